@@ -1,0 +1,113 @@
+"""Views for the sync-vs-async lessons, in pairs that differ only in their concurrency style.
+
+Every view answers with the thread and process that ran it, so a load test can show who did the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from urllib.parse import urlsplit
+
+import httpx
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+
+
+def _seconds(request: HttpRequest, default: float = 1.0) -> float:
+    return float(request.GET.get("s", default))
+
+
+def _who(**extra) -> dict:
+    return {"thread": threading.current_thread().name, "pid": os.getpid(), **extra}
+
+
+async def wait_async(request):
+    """Waits on I/O the async way: the event loop is free while it waits."""
+    await asyncio.sleep(_seconds(request))
+    return JsonResponse(_who(view="wait_async"))
+
+
+def wait_sync(request):
+    """Waits on I/O the sync way: the thread that runs it is blocked while it waits."""
+    time.sleep(_seconds(request))
+    return JsonResponse(_who(view="wait_sync"))
+
+
+async def blocking_async(request):
+    """A mistake on purpose: `time.sleep` in an async view blocks the event loop, and every request with it."""
+    time.sleep(_seconds(request))
+    return JsonResponse(_who(view="blocking_async"))
+
+
+def _upstream(request: HttpRequest) -> str:
+    """The upstream base URL: `?upstream=` or settings; loopback only, so the sandbox never calls out."""
+    url = request.GET.get("upstream") or settings.UPSTREAM_URL
+    if not url:
+        raise ValueError("no upstream: start one with `await lab.start_upstream()`")
+    if urlsplit(url).hostname not in {"127.0.0.1", "localhost"}:
+        raise ValueError(f"upstream must be on loopback, got {url!r}")
+    return url.rstrip("/")
+
+
+def _fanout_urls(request: HttpRequest) -> list[str]:
+    base, n, s = _upstream(request), int(request.GET.get("n", 5)), _seconds(request)
+    return [f"{base}/slow?s={s}&i={i}" for i in range(n)]
+
+
+async def fanout_async(request):
+    """Calls n upstream endpoints at once with `asyncio.gather`: total time is about one call."""
+    start = time.perf_counter()
+    async with httpx.AsyncClient(timeout=30) as client:
+        responses = await asyncio.gather(*(client.get(url) for url in _fanout_urls(request)))
+    results = [r.json() for r in responses]
+    return JsonResponse(_who(view="fanout_async", results=results, elapsed=time.perf_counter() - start))
+
+
+def fanout_sync(request):
+    """Calls the same n endpoints one after another: total time is the sum of the calls."""
+    start = time.perf_counter()
+    with httpx.Client(timeout=30) as client:
+        results = [client.get(url).json() for url in _fanout_urls(request)]
+    return JsonResponse(_who(view="fanout_sync", results=results, elapsed=time.perf_counter() - start))
+
+
+def _burn(n: int) -> int:
+    return sum(i * i for i in range(n))
+
+
+async def cpu_async(request):
+    """CPU-bound work in an async view: `async def` makes it no faster, and it holds the loop while it runs."""
+    return JsonResponse(_who(view="cpu_async", result=_burn(int(request.GET.get("n", 2_000_000)))))
+
+
+def cpu_sync(request):
+    """The same CPU-bound work in a sync view."""
+    return JsonResponse(_who(view="cpu_sync", result=_burn(int(request.GET.get("n", 2_000_000)))))
+
+
+async def stream(request):
+    """A long-lived response: one line every `every` seconds for `s` seconds (an async iterator under ASGI)."""
+    seconds, every = _seconds(request, 5.0), float(request.GET.get("every", 1.0))
+
+    async def ticks():
+        for i in range(max(1, int(seconds / every))):
+            await asyncio.sleep(every)
+            yield f"tick {i} {threading.current_thread().name}\n"
+
+    return StreamingHttpResponse(ticks(), content_type="text/plain")
+
+
+async def broadcast(request):
+    """Sends one message to every WebSocket in the `hold` group (see `HoldConsumer`)."""
+    text = request.GET.get("text", "hello")
+    await get_channel_layer().group_send("hold", {"type": "hold.message", "text": text})
+    return JsonResponse(_who(view="broadcast", text=text))
+
+
+def whoami(request):
+    """Process facts for a readiness probe and for counting threads from the outside."""
+    return JsonResponse(_who(view="whoami", threads=threading.active_count()))

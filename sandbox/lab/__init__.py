@@ -1,0 +1,35 @@
+"""The notebooks' toolkit. A notebook's setup cell is `from sandbox import lab` then `await lab.boot()`.
+
+Modules by role: boot (setup), clients (in-process HTTP), servers (real servers from a cell), load (concurrent
+requests and connections, resource sampling), plots (timelines), trace (which thread ran what), guards
+(expect_raises, the scoped escape hatch, show_source), checks (exercise checks). Importing changes nothing.
+"""
+
+from sandbox.lab.boot import boot, data_dir
+from sandbox.lab.clients import client
+from sandbox.lab.guards import UNSAFE_allow_sync_orm_in_event_loop, expect_raises, show_source
+from sandbox.lab.load import fire, hold_websockets, sample
+from sandbox.lab.plots import timeline, usage_plot
+from sandbox.lab.servers import PortInUse, ServerError, start_server, start_upstream, stop_all
+from sandbox.lab.trace import Tracer, where
+
+__all__ = [
+    "PortInUse",
+    "ServerError",
+    "Tracer",
+    "UNSAFE_allow_sync_orm_in_event_loop",
+    "boot",
+    "client",
+    "data_dir",
+    "expect_raises",
+    "fire",
+    "hold_websockets",
+    "sample",
+    "show_source",
+    "start_server",
+    "start_upstream",
+    "stop_all",
+    "timeline",
+    "usage_plot",
+    "where",
+]

@@ -1,0 +1,56 @@
+"""Guards for lessons: a "must raise" block that fails when nothing is raised, the one scoped escape hatch
+for a "before" demo of sync ORM code, and showing sandbox source from its real file."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import re
+from pathlib import Path
+
+from sandbox.lab.boot import REPO
+
+
+@contextlib.contextmanager
+def expect_raises(exc_type: type[BaseException], match: str | None = None):
+    """Like `pytest.raises`, for a notebook: prints what was raised, and fails loudly when nothing was."""
+    try:
+        yield
+    except exc_type as exc:
+        if match and not re.search(match, str(exc)):
+            raise AssertionError(f"raised {type(exc).__name__}, but its message {str(exc)!r} "
+                                 f"does not match {match!r}") from exc
+        print(f"raised {type(exc).__name__}: {exc}")
+    else:
+        raise AssertionError(f"expected {exc_type.__name__}, but nothing was raised")
+
+
+@contextlib.contextmanager
+def UNSAFE_allow_sync_orm_in_event_loop():  # noqa: N802 - shouting on purpose: it switches a safety check off
+    """Set DJANGO_ALLOW_ASYNC_UNSAFE for this block only, for a "before" demo of sync ORM code.
+
+    Django checks the variable on every call, so the block is the whole scope. Never use it in real code:
+    it hides SynchronousOnlyOperation, which protects a database connection from being used by the event loop.
+    Servers started from the kernel never inherit it.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    print("WARNING: DJANGO_ALLOW_ASYNC_UNSAFE is set for this block only (a 'before' demo; never in real code)")
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def show_source(obj) -> None:
+    """Print the real source of a sandbox object, labelled with its path (never a pasted copy)."""
+    path = Path(inspect.getsourcefile(obj)).resolve()
+    try:
+        label = path.relative_to(REPO)
+    except ValueError:
+        label = path
+    print(f"# {label}\n{inspect.getsource(obj)}", end="")

@@ -1,0 +1,139 @@
+"""Load from a cell: N concurrent requests or WebSocket connections, each one's start, end and thread recorded,
+and a sampler for a server's threads and memory while the load runs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+
+@dataclass
+class Record:
+    """One request: seconds from the start of the run, and the server thread that answered (if it said)."""
+
+    index: int
+    start: float
+    end: float
+    status: int | None
+    thread: str | None = None
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Run:
+    label: str
+    records: list[Record]
+    wall: float
+
+    @property
+    def threads(self) -> set[str]:
+        return {r.thread for r in self.records if r.thread}
+
+    @property
+    def errors(self) -> list[Record]:
+        return [r for r in self.records if r.error or (r.status or 0) >= 400]
+
+    def summary(self) -> str:
+        return (f"{self.label}: {len(self.records)} requests in {self.wall:.2f} s, "
+                f"{len(self.threads)} server thread(s), {len(self.errors)} error(s)")
+
+
+def _thread_of(response: httpx.Response) -> str | None:
+    try:
+        return response.json().get("thread")
+    except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
+        return None
+
+
+async def fire(target, path: str, n: int, *, label: str | None = None, timeout: float = 60.0) -> Run:
+    """Send `n` GET requests to `path` at once and wait for all of them.
+
+    target: a Server (real HTTP over loopback) or an httpx client (for example `lab.client()`, in-process).
+    """
+    own = not isinstance(target, httpx.AsyncClient)
+    client = target if not own else httpx.AsyncClient(
+        base_url=target.url, timeout=timeout, limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
+    t0 = time.perf_counter()
+
+    async def one(i: int) -> Record:
+        start = time.perf_counter() - t0
+        try:
+            response = await client.get(path)
+            return Record(i, start, time.perf_counter() - t0, response.status_code, _thread_of(response))
+        except Exception as exc:  # a load test records failures instead of stopping at the first one
+            return Record(i, start, time.perf_counter() - t0, None, error=f"{type(exc).__name__}: {exc}")
+
+    try:
+        async with asyncio.timeout(timeout):
+            records = await asyncio.gather(*(one(i) for i in range(n)))
+    finally:
+        if own:
+            await client.aclose()
+    return Run(label or path, list(records), time.perf_counter() - t0)
+
+
+@contextlib.asynccontextmanager
+async def hold_websockets(url: str, n: int, *, timeout: float = 60.0, batch: int = 100):
+    """Open `n` WebSockets to `url` and keep them open inside the `async with` block.
+
+    Sends an Origin header for the server's own host: Channels' AllowedHostsOriginValidator refuses
+    connections without one. Yields the list of open connections.
+    """
+    from websockets.asyncio.client import connect
+
+    origin = "http://" + url.split("://", 1)[1].split("/", 1)[0]
+    conns = []
+    try:
+        async with asyncio.timeout(timeout):
+            for first in range(0, n, batch):  # in batches: the server's accept backlog is finite
+                conns += await asyncio.gather(
+                    *(connect(url, origin=origin, open_timeout=timeout) for _ in range(first, min(n, first + batch))))
+        yield conns
+    finally:
+        await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+@dataclass
+class Samples:
+    """What a sampler saw: (seconds, threads, rss MB) triples, and their peaks."""
+
+    rows: list[tuple[float, int, float]] = field(default_factory=list)
+
+    @property
+    def peak_threads(self) -> int:
+        return max((r[1] for r in self.rows), default=0)
+
+    @property
+    def peak_rss_mb(self) -> float:
+        return max((r[2] for r in self.rows), default=0.0)
+
+
+@contextlib.asynccontextmanager
+async def sample(server, every: float = 0.1):
+    """Sample the server's thread count and memory every `every` seconds while the block runs."""
+    samples, t0 = Samples(), time.perf_counter()
+
+    async def loop():
+        while True:
+            usage = server.usage()
+            samples.rows.append((time.perf_counter() - t0, usage.threads, usage.rss_mb))
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop())
+    try:
+        yield samples
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        usage = server.usage()
+        samples.rows.append((time.perf_counter() - t0, usage.threads, usage.rss_mb))

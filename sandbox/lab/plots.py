@@ -1,0 +1,45 @@
+"""A timeline of requests: one bar per request from its start to its end, coloured by the thread that served
+it. Concurrency becomes visible: bars side by side ran together, a staircase ran one after another."""
+
+from __future__ import annotations
+
+
+def timeline(*runs, title: str | None = None):
+    """Plot one or more `Run`s (from `lab.fire`) as stacked timelines that share the time axis."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(runs), 1, figsize=(9, 1.2 + 0.22 * sum(len(r.records) for r in runs)),
+                             sharex=True, squeeze=False)
+    for ax, run in zip(axes[:, 0], runs, strict=True):
+        threads = sorted({r.thread or "?" for r in run.records})
+        colours = {t: plt.cm.tab10(i % 10) for i, t in enumerate(threads)}
+        for r in run.records:
+            ax.barh(r.index, r.end - r.start, left=r.start, color=colours[r.thread or "?"],
+                    edgecolor="black" if r.error else "none")
+        ax.set_yticks([])
+        ax.set_ylabel("request")
+        ax.set_title(f"{run.label}: {run.wall:.2f} s, {len(threads)} server thread(s)", fontsize=10, loc="left")
+    axes[-1, 0].set_xlabel("seconds since the first request")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    plt.close(fig)  # the notebook shows the returned figure once, as the cell's result
+    return fig
+
+
+def usage_plot(samples, title: str = "server while under load"):
+    """Threads and memory over time, from `lab.sample`."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 2.6))
+    t = [r[0] for r in samples.rows]
+    ax.plot(t, [r[1] for r in samples.rows], color="tab:blue")
+    ax.set_ylabel("threads", color="tab:blue")
+    ax2 = ax.twinx()
+    ax2.plot(t, [r[2] for r in samples.rows], color="tab:orange")
+    ax2.set_ylabel("RSS (MB)", color="tab:orange")
+    ax.set_xlabel("seconds")
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

@@ -1,0 +1,215 @@
+"""Real servers started from a notebook cell: daphne, uvicorn, a threaded WSGI server, and the slow upstream.
+
+What the runtime findings asked for: loopback only, on a free port (or a clear error for a busy one); ready
+on any HTTP response; logs in a file, with the tail shown when a server fails; alive across a kernel
+interrupt, gone with the kernel (see `sandbox.lab.child`), and never given DJANGO_ALLOW_ASYNC_UNSAFE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from sandbox.lab.boot import REPO, data_dir
+
+HOST = "127.0.0.1"
+ASGI_APP = "sandbox.asgi:application"
+
+
+class ServerError(RuntimeError):
+    """A server did not start; the message carries the end of its log."""
+
+
+class PortInUse(ServerError):
+    """The port asked for is taken."""
+
+
+def _command(kind: str, port: int, threads: int, app: str | None) -> list[str]:
+    if kind == "daphne":
+        return ["daphne", "-b", HOST, "-p", str(port), app or ASGI_APP]
+    if kind == "uvicorn":
+        return ["uvicorn", app or ASGI_APP, "--host", HOST, "--port", str(port), "--no-access-log"]
+    if kind == "wsgi":  # gunicorn, one process, a fixed pool of threads: the classic WSGI limit
+        return ["gunicorn", "-b", f"{HOST}:{port}", "-w", "1", "-k", "gthread", "--threads", str(threads),
+                "--graceful-timeout", "2", app or "sandbox.wsgi:application"]
+    if kind == "upstream":
+        return ["uvicorn", "sandbox.upstream:app", "--host", HOST, "--port", str(port), "--no-access-log"]
+    raise ValueError(f"unknown server kind {kind!r}: choose daphne, uvicorn, wsgi or upstream")
+
+
+def _claim_port(port: int | None) -> int:
+    """A free loopback port, or a clear error when the one asked for is taken."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port or 0))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"port {port} on {HOST} is already in use (by another program, or a server "
+                                f"from an earlier run). Stop that one, or leave out port= to get a free port.") from None
+            raise
+        return sock.getsockname()[1]
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The kernel's environment for a child, minus the unsafe escape hatch and with the server settings."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(DJANGO_SETTINGS_MODULE="sandbox.settings_server", SANDBOX_DATA_DIR=str(data_dir()),
+               PYTHONUNBUFFERED="1", COURSE_LAB_CHILD=str(os.getpid()))
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Usage:
+    threads: int
+    rss_mb: float
+
+
+@dataclass(eq=False)
+class Server:
+    kind: str
+    port: int
+    proc: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.perf_counter)
+    ready_after: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def usage(self) -> Usage:
+        """Threads and resident memory of the server's whole process tree (gunicorn forks a worker)."""
+        import psutil
+
+        root = psutil.Process(self.pid)
+        procs = [root, *root.children(recursive=True)]
+        return Usage(sum(p.num_threads() for p in procs), sum(p.memory_info().rss for p in procs) / 2**20)
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, wait, then SIGKILL. uvicorn's -15 after SIGTERM is a clean stop."""
+        if self.alive():
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait(timeout)
+        if self in RUNNING:
+            RUNNING.remove(self)
+        return self.proc.returncode
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)  # the server leads its own session: this reaches its workers too
+        except ProcessLookupError:
+            pass
+
+    def __repr__(self) -> str:
+        state = "running" if self.alive() else f"stopped ({self.proc.returncode})"
+        return f"<{self.kind} server on {self.url}, pid {self.pid}, {state}>"
+
+
+RUNNING: list[Server] = []
+
+
+def stop_all(quiet: bool = True) -> int:
+    """Stop every server this kernel started; safe to call twice. Returns how many were stopped."""
+    stopped = 0
+    for server in list(RUNNING):
+        server.stop()
+        stopped += 1
+    if not quiet:
+        print(f"stopped {stopped} server(s)")
+    return stopped
+
+
+atexit.register(stop_all)
+
+
+def spawn(module_args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start `python -m <module> ...` under `sandbox.lab.child`, in a new session, logging to a file."""
+    tie = "pdeathsig" if threading.current_thread() is threading.main_thread() else "watchdog"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sandbox.lab.child", str(os.getpid()), tie, *module_args],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True, env=env, cwd=REPO,
+        )
+
+
+async def _wait_ready(server: Server, timeout: float) -> None:
+    """Ready means any HTTP response at all: a lesson may serve a 500 on purpose."""
+    deadline = time.perf_counter() + timeout
+    async with httpx.AsyncClient(timeout=1.0) as probe:
+        while True:
+            if not server.alive():
+                raise ServerError(f"{server.kind} exited with code {server.proc.returncode} before it was ready. "
+                                  f"Last lines of {server.log_path.name}:\n{server.log_tail()}")
+            try:
+                await probe.get(server.url + "/")
+                server.ready_after = time.perf_counter() - server.started
+                return
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() > deadline:
+                server.stop()
+                raise ServerError(f"{server.kind} was not ready after {timeout} s. "
+                                  f"Last lines of {server.log_path.name}:\n{server.log_tail()}")
+            await asyncio.sleep(0.05)
+
+
+async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | None = None, app: str | None = None,
+                       env: dict[str, str] | None = None, timeout: float = 20.0, quiet: bool = False) -> Server:
+    """Start a real server on 127.0.0.1 and wait until it answers.
+
+    kind: "daphne" or "uvicorn" (ASGI), "wsgi" (gunicorn with `threads` threads), "upstream" (the slow API).
+    """
+    port = _claim_port(port)
+    log_path = data_dir() / "logs" / f"{kind}-{port}.log"
+    proc = spawn(_command(kind, port, threads, app), log_path, child_env(env))
+    server = Server(kind, port, proc, log_path)
+    RUNNING.append(server)
+    await _wait_ready(server, timeout)
+    if not quiet:
+        extra = f", {threads} threads" if kind == "wsgi" else ""
+        print(f"{kind} ready on {server.url} (pid {server.pid}{extra}) after {server.ready_after:.2f} s")
+    return server
+
+
+async def start_upstream(*, quiet: bool = False, timeout: float = 20.0) -> Server:
+    """Start the slow upstream API and point the sandbox (kernel and later servers) at it."""
+    server = await start_server("upstream", quiet=quiet, timeout=timeout)
+    os.environ["SANDBOX_UPSTREAM_URL"] = server.url
+    from django.conf import settings
+
+    settings.UPSTREAM_URL = server.url
+    return server

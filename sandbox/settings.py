@@ -1,0 +1,81 @@
+"""Settings for the kernel: the Django project as a notebook cell sees it.
+
+Servers started from a notebook use `sandbox.settings_server`, which differs only in where logs go.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+# Each notebook gets its own data directory (made by `lab.boot()`); servers it starts share it through the
+# environment, so a row written in a cell is visible to daphne and uvicorn.
+DATA_DIR = Path(os.environ.get("SANDBOX_DATA_DIR", BASE_DIR.parent / ".course-data" / "default"))
+
+SECRET_KEY = "fake-secret-key-for-a-local-course-sandbox-never-use-in-production"  # FAKE on purpose
+DEBUG = True
+# Loopback only; "testserver" is the host name Django's in-process test clients send, not a network address.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+
+INSTALLED_APPS = [
+    # "daphne" is deliberately absent: `python -m daphne` does not need it, and importing it here would add
+    # 0.9 s to every boot and install Twisted's reactor in the kernel.
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "channels",
+    "sandbox.catalog",
+    "sandbox.concurrency",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+ROOT_URLCONF = "sandbox.urls"
+WSGI_APPLICATION = "sandbox.wsgi.application"
+ASGI_APPLICATION = "sandbox.asgi.application"
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "db.sqlite3",
+        "OPTIONS": {
+            # WAL lets a server read while the kernel writes; the timeout waits out short write locks.
+            "init_command": "PRAGMA journal_mode=WAL;",
+            "timeout": 20,
+        },
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    }
+]
+
+# One process only: good for a lesson, never for production (chapter 06 shows why).
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+# The slow upstream service the fan-out views call; `lab.start_upstream()` sets it for the kernel and servers.
+UPSTREAM_URL = os.environ.get("SANDBOX_UPSTREAM_URL", "")
+
+# Quiet in the kernel: a lesson that serves a 500 on purpose should not flood the cell with a traceback.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {
+        "django.request": {"level": "CRITICAL"},
+        "django.tasks": {"level": "WARNING"},
+    },
+}
