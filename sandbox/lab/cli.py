@@ -1,0 +1,127 @@
+"""The `course` command: check and reset exercises, diagnose the machine, and (for maintainers) regenerate
+exercises and re-run notebooks."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from sandbox.lab import doctor, exercises, grading
+from sandbox.lab.boot import DATA_ROOT
+from sandbox.lab.notebooks import NotebookError, execute, read
+
+
+def cmd_check(args) -> int:
+    code = 0
+    for path in args.notebooks:
+        try:
+            report = grading.check(Path(path), timeout=args.timeout)
+        except NotebookError as exc:
+            print(f"course check: {exc}", file=sys.stderr)
+            code = 2
+            continue
+        print(report.render())
+        code = max(code, 0 if report.ok else 1)
+    return code
+
+
+def _chapter(name: str) -> str:
+    stem = Path(name).stem
+    matches = [c for c in exercises.chapters() if c == stem or c.startswith(stem + "-") or c.split("-")[0] == stem]
+    if len(matches) != 1:
+        raise NotebookError(f"no single chapter matches {name!r}; chapters with exercises: "
+                            + ", ".join(exercises.chapters()))
+    return matches[0]
+
+
+def cmd_reset(args) -> int:
+    try:
+        stem = _chapter(args.chapter)
+    except NotebookError as exc:
+        print(f"course reset: {exc}", file=sys.stderr)
+        return 2
+    target = exercises.EXERCISES / f"{stem}.ipynb"
+    pristine = exercises.pristine(stem)
+    if target.exists() and target.read_text() != pristine:
+        backups = DATA_ROOT / "backups"
+        backups.mkdir(parents=True, exist_ok=True)
+        backup = backups / f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+        shutil.copy2(target, backup)
+        print(f"your work is saved in {backup}")
+    target.write_text(pristine)
+    print(f"{target} is back to its pristine state")
+    return 0
+
+
+def cmd_doctor(args) -> int:
+    findings = doctor.diagnose()
+    print(doctor.report(findings))
+    return 0 if all(f.ok for f in findings if f.required) else 1
+
+
+def cmd_exercises(args) -> int:
+    stale = exercises.build(check=args.check)
+    for path in stale:
+        print(f"{'stale' if args.check else 'wrote'}: {path.relative_to(exercises.REPO)}")
+    if args.check and stale:
+        print("exercises/ is out of date with solutions/: run `course exercises`", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_execute(args) -> int:
+    """Maintainers: re-run lesson or solution notebooks top to bottom and store their outputs."""
+    import nbformat
+
+    for name in args.notebooks:
+        path = Path(name).resolve()
+        if path.parent.name == "exercises":
+            print(f"course execute: {name} is a generated exercise; execute its solution instead", file=sys.stderr)
+            return 2
+        nb = read(path)
+        start = time.perf_counter()
+        stopped = execute(nb, path, allow_errors=False, timeout=args.timeout)
+        if stopped:
+            print(f"course execute: {name}: {stopped}", file=sys.stderr)
+            return 1
+        nbformat.write(nb, path)
+        print(f"executed {name} in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="course", description="Async Django, hands-on: the course's own tools.")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="run exercise notebooks and report each exercise")
+    c.add_argument("notebooks", nargs="+")
+    c.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
+    c.set_defaults(func=cmd_check)
+    r = sub.add_parser("reset", help="restore a chapter's exercise notebook, backing up your copy first")
+    r.add_argument("chapter", help="a chapter number or name, e.g. 01 or 01-sync-vs-async")
+    r.set_defaults(func=cmd_reset)
+    d = sub.add_parser("doctor", help="what this machine has for the course, and how to fix what is missing")
+    d.set_defaults(func=cmd_doctor)
+    e = sub.add_parser("exercises", help="(maintainers) generate exercises/ from solutions/")
+    e.add_argument("--check", action="store_true", help="only report exercises that are out of date")
+    e.set_defaults(func=cmd_exercises)
+    x = sub.add_parser("execute", help="(maintainers) re-run notebooks top to bottom, storing outputs")
+    x.add_argument("notebooks", nargs="+")
+    x.add_argument("--timeout", type=int, default=300)
+    x.set_defaults(func=cmd_execute)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NotebookError as exc:
+        print(f"course {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""`course check`: run a learner's exercise notebook in a fresh kernel and report each exercise.
+
+The learner's file is read, never written: the run happens on a copy in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from sandbox.lab.checks.common import PASS_MARK
+from sandbox.lab.exercises import CHECK_TAG, SOLUTIONS, chapters, exercise_ids
+from sandbox.lab.notebooks import NotebookError, execute, read
+
+STATUS_MARK = {"passed": PASS_MARK, "failed": "\u274c", "not attempted": "\u2026", "not run": "\u26a0",
+               "missing": "\u26a0"}
+
+
+@dataclass
+class Result:
+    exercise: str
+    status: str  # passed | failed | not attempted | not run | missing
+    feedback: str = ""
+
+
+@dataclass
+class Report:
+    path: Path
+    chapter: str
+    results: list[Result]
+    stopped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.results) and all(r.status == "passed" for r in self.results)
+
+    def render(self) -> str:
+        lines = [f"{self.path}  (chapter {self.chapter})"]
+        if self.stopped:
+            lines.append(f"  the run stopped early: {self.stopped}")
+        for r in self.results:
+            lines.append(f"  {STATUS_MARK[r.status]} {r.exercise:<22} {r.status}" + (f": {r.feedback}" if r.feedback else ""))
+        done = sum(r.status == "passed" for r in self.results)
+        lines.append(f"  {done} of {len(self.results)} exercises passed")
+        return "\n".join(lines)
+
+
+def chapter_of(path: Path) -> str:
+    """The chapter a notebook belongs to, by its file name (learners may keep copies like `01-...-mine`)."""
+    for stem in chapters():
+        if path.stem.startswith(stem):
+            return stem
+    known = ", ".join(chapters()) or "none yet"
+    raise NotebookError(f"{path}: not an exercise notebook of this course (its name should start with one of: "
+                        f"{known})")
+
+
+def _outcome(cell) -> Result:
+    ex = cell.metadata["course"]["exercise"]
+    if cell.get("execution_count") is None:
+        return Result(ex, "not run", "this check cell never ran: an earlier cell stopped the run")
+    for out in cell.outputs:
+        if out.output_type == "error":
+            if out.ename == "NotImplementedError":
+                return Result(ex, "not attempted", "the stub still raises NotImplementedError")
+            if out.ename == "ExerciseFailed":
+                return Result(ex, "failed", out.evalue.split("] ", 1)[-1])
+            return Result(ex, "failed", f"{out.ename}: {out.evalue}")
+    text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    if PASS_MARK in text:
+        return Result(ex, "passed")
+    return Result(ex, "failed", "the check cell ran but did not report a pass (was it edited?)")
+
+
+def check(path: Path, timeout: int = 120) -> Report:
+    path = Path(path)
+    nb = read(path)
+    chapter = chapter_of(path)
+    expected = exercise_ids(nbformat.read(SOLUTIONS / f"{chapter}.ipynb", as_version=4))
+    stopped = execute(nb, path.resolve(), allow_errors=True, timeout=timeout)
+    cells = {c.metadata["course"]["exercise"]: c for c in nb.cells
+             if CHECK_TAG in c.metadata.get("tags", []) and "course" in c.metadata}
+    results = [_outcome(cells[ex]) if ex in cells else
+               Result(ex, "missing", "its check cell is gone; `course reset` restores the notebook")
+               for ex in expected]
+    if stopped:
+        results = [r if r.status != "not run" else Result(r.exercise, "not run", stopped) for r in results]
+    return Report(path, chapter, results, stopped)
+
+
+def exercise_names(chapter: str) -> list[str]:
+    return exercise_ids(nbformat.read(SOLUTIONS / f"{chapter}.ipynb", as_version=4))
