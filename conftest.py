@@ -40,8 +40,16 @@ def leftover_processes(marker: str) -> list:
     return found
 
 
+def _ipython_dir() -> Path:
+    """A kernel profile with plain tracebacks, in the git-ignored data folder (IPython writes into it)."""
+    profile = ROOT / ".course-data" / "ipython" / "profile_default"
+    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text('c.InteractiveShell.colors = "nocolor"\n')
+    return profile.parent
+
+
 def pytest_configure(config):
-    os.environ["IPYTHONDIR"] = str(ROOT / "tests" / "ipython")
+    os.environ["IPYTHONDIR"] = str(_ipython_dir())
     if not hasattr(config, "workerinput"):  # the controller, not an xdist worker
         os.environ.setdefault("COURSE_TEST_RUN", uuid.uuid4().hex)
         config._course_git_status = _git_status()

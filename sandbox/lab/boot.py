@@ -29,7 +29,8 @@ class BootInfo:
     items: int
     seconds: float
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
+        """The cell's result when `await lab.boot()` ends the setup cell: stable facts only, no timings."""
         return (f"sandbox ready: Django {self.django}, {self.items} catalogue items, "
                 f"data in .course-data/{self.notebook}-*")
 
@@ -83,12 +84,13 @@ def _migrate() -> None:
         connections.close_all()
 
 
-async def boot(*, quiet: bool = False, timeout: float = 60) -> BootInfo:
-    """Set the sandbox up for this notebook. Idempotent: a second call returns the first call's facts."""
+async def boot(*, timeout: float = 60) -> BootInfo:
+    """Set the sandbox up for this notebook. Idempotent: a second call returns the first call's facts.
+
+    Returns a `BootInfo`, which a notebook shows as the setup cell's result.
+    """
     global _booted
     if _booted is not None:
-        if not quiet:
-            print(_booted)
         return _booted
     start = time.perf_counter()
     async with asyncio.timeout(timeout):
@@ -109,8 +111,6 @@ async def boot(*, quiet: bool = False, timeout: float = 60) -> BootInfo:
 
         items = await aseed()
     _booted = BootInfo(name, data_dir, django.get_version(), items, time.perf_counter() - start)
-    if not quiet:
-        print(_booted)
     return _booted
 
 

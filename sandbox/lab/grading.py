@@ -41,7 +41,8 @@ class Report:
         if self.stopped:
             lines.append(f"  the run stopped early: {self.stopped}")
         for r in self.results:
-            lines.append(f"  {STATUS_MARK[r.status]} {r.exercise:<22} {r.status}" + (f": {r.feedback}" if r.feedback else ""))
+            feedback = f": {r.feedback}" if r.feedback else ""
+            lines.append(f"  {STATUS_MARK[r.status]} {r.exercise:<22} {r.status}{feedback}")
         done = sum(r.status == "passed" for r in self.results)
         lines.append(f"  {done} of {len(self.results)} exercises passed")
         return "\n".join(lines)
@@ -88,7 +89,3 @@ def check(path: Path, timeout: int = 120) -> Report:
     if stopped:
         results = [r if r.status != "not run" else Result(r.exercise, "not run", stopped) for r in results]
     return Report(path, chapter, results, stopped)
-
-
-def exercise_names(chapter: str) -> list[str]:
-    return exercise_ids(nbformat.read(SOLUTIONS / f"{chapter}.ipynb", as_version=4))

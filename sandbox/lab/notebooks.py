@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import os
+import subprocess
 from pathlib import Path
 
 import nbformat

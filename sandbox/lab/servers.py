@@ -56,8 +56,8 @@ def _claim_port(port: int | None) -> int:
             sock.bind((HOST, port or 0))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise PortInUse(f"port {port} on {HOST} is already in use (by another program, or a server "
-                                f"from an earlier run). Stop that one, or leave out port= to get a free port.") from None
+                raise PortInUse(f"port {port} on {HOST} is already in use (by another program, or a server from "
+                                "an earlier run). Stop that one, or leave out port= to get a free port.") from None
             raise
         return sock.getsockname()[1]
 

@@ -93,26 +93,30 @@ async def _call_view(exercise: str, view, paths: list[str]):
                 elapsed = time.perf_counter() - start
     finally:
         got_request_exception.disconnect(record)
+    if any(isinstance(exc, NotImplementedError) for exc in errors):
+        raise not_attempted(exercise)
+    return responses, elapsed, watch, errors
+
+
+def _raise_view_errors(exercise: str, errors: list[BaseException]) -> None:
+    """Turn an exception the view raised into feedback; a coroutine used as a value means a missing await."""
     for exc in errors:
-        if isinstance(exc, NotImplementedError):
-            raise not_attempted(exercise)
         if "coroutine" in str(exc):
             raise ExerciseFailed(exercise, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was "
                                            "used as a value: a missing `await`")
     if errors:
-        exc = errors[0]
-        raise ExerciseFailed(exercise, f"the view raised {type(exc).__name__}: {exc}")
-    return responses, elapsed, watch
+        raise ExerciseFailed(exercise, f"the view raised {type(errors[0]).__name__}: {errors[0]}")
 
 
 async def non_blocking_view(slow_hello, n: int = 5) -> None:
     """Exercise 'non-blocking-view': an async view that waits 0.5 s without holding up other requests."""
     ex = "non-blocking-view"
     require_async_function(ex, slow_hello, "slow_hello")
-    responses, elapsed, watch = await _call_view(ex, slow_hello, ["/exercise/"] * n)
+    responses, elapsed, watch, errors = await _call_view(ex, slow_hello, ["/exercise/"] * n)
     if watch.max_gap > BLOCKED:
         raise ExerciseFailed(ex, f"the event loop was blocked for {watch.max_gap:.2f} s: time.sleep (or another "
                                  "sync wait) inside `async def` makes every request wait; use `await asyncio.sleep`")
+    _raise_view_errors(ex, errors)
     bad = [r for r in responses if r.status_code != 200]
     if bad:
         raise ExerciseFailed(ex, f"the view answered HTTP {bad[0].status_code}, expected 200")
@@ -140,11 +144,12 @@ async def offload_blocking(report_view, n: int = 4) -> None:
     ex = "offload-blocking"
     require_async_function(ex, report_view, "report_view")
     legacy_threads.clear()
-    responses, elapsed, watch = await _call_view(ex, report_view, [f"/exercise/?n={i}" for i in range(n)])
+    responses, elapsed, watch, errors = await _call_view(ex, report_view, [f"/exercise/?n={i}" for i in range(n)])
     if "MainThread" in legacy_threads or watch.max_gap > BLOCKED:
         raise ExerciseFailed(ex, "legacy_report ran on the event loop's thread and blocked it "
                                  f"({watch.max_gap:.2f} s): pass the function itself to sync_to_async and await "
                                  "the result, `await sync_to_async(legacy_report)(n)`")
+    _raise_view_errors(ex, errors)
     bad = [r for r in responses if r.status_code != 200]
     if bad:
         raise ExerciseFailed(ex, f"the view answered HTTP {bad[0].status_code}, expected 200")
