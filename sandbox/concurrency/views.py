@@ -60,18 +60,26 @@ def _fanout_urls(request: HttpRequest) -> list[str]:
 
 async def fanout_async(request):
     """Calls n upstream endpoints at once with `asyncio.gather`: total time is about one call."""
+    try:
+        urls = _fanout_urls(request)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
     start = time.perf_counter()
     async with httpx.AsyncClient(timeout=30) as client:
-        responses = await asyncio.gather(*(client.get(url) for url in _fanout_urls(request)))
+        responses = await asyncio.gather(*(client.get(url) for url in urls))
     results = [r.json() for r in responses]
     return JsonResponse(_who(view="fanout_async", results=results, elapsed=time.perf_counter() - start))
 
 
 def fanout_sync(request):
     """Calls the same n endpoints one after another: total time is the sum of the calls."""
+    try:
+        urls = _fanout_urls(request)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
     start = time.perf_counter()
     with httpx.Client(timeout=30) as client:
-        results = [client.get(url).json() for url in _fanout_urls(request)]
+        results = [client.get(url).json() for url in urls]
     return JsonResponse(_who(view="fanout_sync", results=results, elapsed=time.perf_counter() - start))
 
 
@@ -94,7 +102,7 @@ async def stream(request):
     seconds, every = _seconds(request, 5.0), float(request.GET.get("every", 1.0))
 
     async def ticks():
-        for i in range(max(1, int(seconds / every))):
+        for i in range(max(1, round(seconds / every))):
             await asyncio.sleep(every)
             yield f"tick {i} {threading.current_thread().name}\n"
 

@@ -1,0 +1,25 @@
+"""Fixtures for the toolkit and sandbox tests: a booted sandbox in the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def lab():
+    """The toolkit, booted once per test process (its own data directory, like a notebook's)."""
+    os.environ.setdefault("JPY_SESSION_NAME", "pytest.ipynb")
+    from sandbox import lab
+
+    asyncio.run(lab.boot())
+    yield lab
+    lab.stop_all()
+
+
+@pytest.fixture
+def run(lab):
+    """Run a coroutine to completion in a fresh event loop, as a test's one async step."""
+    return asyncio.run

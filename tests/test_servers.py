@@ -1,0 +1,143 @@
+"""Servers started from a cell: the guarantees of DESIGN section 7, each one tried for real."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+import psutil
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from sandbox.lab.servers import RUNNING
+
+
+def _gone(pid: int, timeout: float = 15.0) -> bool:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _run_cell(kc, code: str, timeout: float = 60) -> str:
+    """Execute code in the kernel; return its stdout (fails on an error reply)."""
+    msg_id = kc.execute(code)
+    out = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            raise AssertionError(f"{msg['content']['ename']}: {msg['content']['evalue']}")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            kc.get_shell_msg(timeout=timeout)  # the execute_reply, so the next reply read is the next cell's
+            return "".join(out)
+
+
+@pytest.fixture
+def kernel_with_server():
+    """A real kernel (as JupyterLab or nbval starts one) that has started a uvicorn server."""
+    env = {**os.environ, "JPY_SESSION_NAME": "lifecycle.ipynb"}
+    km, kc = start_new_kernel(kernel_name="python3", env=env, stderr=subprocess.DEVNULL)
+    out = _run_cell(kc, "from sandbox import lab\nawait lab.boot()\n"
+                        "srv = await lab.start_server('uvicorn', quiet=True)\nprint(srv.pid, srv.url)")
+    pid, url = out.split()
+    yield km, kc, int(pid), url
+    kc.stop_channels()
+    if km.is_alive():
+        km.shutdown_kernel(now=True)
+    if psutil.pid_exists(int(pid)):
+        os.killpg(int(pid), signal.SIGKILL)
+
+
+def test_server_survives_an_interrupt_and_goes_with_a_graceful_shutdown(kernel_with_server):
+    km, kc, pid, url = kernel_with_server
+    msg_id = kc.execute("import time\ntime.sleep(30)")
+    time.sleep(1)
+    km.interrupt_kernel()
+    reply = kc.get_shell_msg(timeout=20)
+    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["ename"] == "KeyboardInterrupt"
+    assert httpx.get(url + "/whoami/", timeout=5).status_code == 200, "the interrupt reached the server"
+    km.shutdown_kernel(now=False)
+    assert _gone(pid), "server outlived a graceful kernel shutdown"
+
+
+def test_server_goes_with_a_kernel_restart(kernel_with_server):
+    km, kc, pid, url = kernel_with_server
+    km.restart_kernel(now=True)
+    assert _gone(pid), "server outlived a kernel restart"
+
+
+def test_server_goes_with_nbval_teardown(kernel_with_server):
+    km, kc, pid, url = kernel_with_server
+    km.shutdown_kernel(now=True)  # what nbval does after the last cell
+    assert _gone(pid), "server outlived nbval's teardown"
+
+
+def test_server_goes_when_only_the_kernel_process_is_killed(kernel_with_server):
+    km, kc, pid, url = kernel_with_server
+    os.kill(km.provisioner.process.pid, signal.SIGKILL)  # a crash or the OOM killer: no cleanup code runs
+    assert _gone(pid), "server outlived a SIGKILL of the kernel process"
+
+
+def test_a_busy_port_gets_a_clear_error(lab, run):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(lab.PortInUse, match=f"port {port} on 127.0.0.1 is already in use"):
+            run(lab.start_server("uvicorn", port=port))
+
+
+def test_a_server_that_fails_shows_its_log_tail(lab, run):
+    with pytest.raises(lab.ServerError, match=r"(?s)exited with code \d+ before it was ready.*no_such_module"):
+        run(lab.start_server("uvicorn", app="no_such_module:app", quiet=True))
+
+
+def test_servers_never_inherit_the_unsafe_escape_hatch(lab, run):
+    """With the variable set in the kernel, the broken view must still fail on the server."""
+    async def scenario():
+        with lab.UNSAFE_allow_sync_orm_in_event_loop():
+            server = await lab.start_server("daphne", quiet=True)
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as c:
+                return (await c.get("/catalog/count-wrong/")).status_code, server.log_tail()
+        finally:
+            server.stop()
+
+    status, log = run(scenario())
+    assert status == 500 and "SynchronousOnlyOperation" in log
+
+
+def test_stop_is_clean_and_frees_the_port(lab, run):
+    server = run(lab.start_server("uvicorn", quiet=True))
+    code = server.stop()
+    assert code in (0, -signal.SIGTERM), server.log_tail()  # uvicorn re-raises SIGTERM after a clean stop
+    assert not server.alive() and server not in RUNNING
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", server.port))
+
+
+def test_wsgi_server_has_the_thread_count_asked_for(lab, run):
+    async def scenario():
+        server = await lab.start_server("wsgi", threads=3, quiet=True)
+        try:
+            return await lab.fire(server, "/wait/sync/?s=0.3", 6)
+        finally:
+            server.stop()
+
+    result = run(scenario())
+    assert len(result.threads) == 3 and not result.errors
+    assert re.fullmatch(r"/wait/sync/\?s=0\.3: 6 requests in .*", result.summary())
