@@ -132,3 +132,22 @@ def test_websockets_are_held_sampled_and_broadcast_to(lab, run):
     assert all('"broadcast": "hi"' in g for g in got)
     assert samples.rows and samples.peak_threads < 20 and samples.peak_rss_mb > 10
     assert lab.usage_plot(samples).axes
+
+
+def test_fire_records_requests_still_open_at_its_deadline(lab, run):
+    async def scenario():
+        async with lab.client(timeout=30) as c:
+            return await lab.fire(c, "/wait/async/?s=5", 3, timeout=0.3)
+
+    result = run(scenario())
+    assert result.wall < 2 and len(result.errors) == 3
+    assert all(r.error.startswith("TimeoutError") and r.status is None for r in result.records)
+
+
+def test_stopping_the_upstream_forgets_its_url(lab, run):
+    from django.conf import settings
+
+    server = run(lab.start_upstream(quiet=True))
+    assert settings.UPSTREAM_URL == os.environ["SANDBOX_UPSTREAM_URL"] == server.url
+    server.stop()
+    assert settings.UPSTREAM_URL == "" and "SANDBOX_UPSTREAM_URL" not in os.environ

@@ -55,30 +55,39 @@ def _thread_of(response: httpx.Response) -> str | None:
 
 
 async def fire(target, path: str, n: int, *, label: str | None = None, timeout: float = 60.0) -> Run:
-    """Send `n` GET requests to `path` at once and wait for all of them.
+    """Send `n` GET requests to `path` at once and wait for all of them (at most `timeout` seconds).
 
     target: a Server (real HTTP over loopback) or an httpx client (for example `lab.client()`, in-process).
+    A request that fails or is still open at the deadline is recorded with its error, not raised.
     """
     own = not isinstance(target, httpx.AsyncClient)
     client = target if not own else httpx.AsyncClient(
         base_url=target.url, timeout=timeout, limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
     t0 = time.perf_counter()
+    records = [Record(i, 0.0, 0.0, None, error="TimeoutError: no answer before the deadline") for i in range(n)]
 
-    async def one(i: int) -> Record:
-        start = time.perf_counter() - t0
+    async def one(i: int) -> None:
+        records[i].start = time.perf_counter() - t0
         try:
             response = await client.get(path)
-            return Record(i, start, time.perf_counter() - t0, response.status_code, _thread_of(response))
+            records[i].status, records[i].thread, records[i].error = response.status_code, _thread_of(response), None
         except Exception as exc:  # a load test records failures instead of stopping at the first one
-            return Record(i, start, time.perf_counter() - t0, None, error=f"{type(exc).__name__}: {exc}")
+            records[i].error = f"{type(exc).__name__}: {exc}"
+        records[i].end = time.perf_counter() - t0
 
+    tasks = [asyncio.create_task(one(i)) for i in range(n)]
     try:
-        async with asyncio.timeout(timeout):
-            records = await asyncio.gather(*(one(i) for i in range(n)))
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     finally:
         if own:
             await client.aclose()
-    return Run(label or path, list(records), time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    for r in records:
+        r.end = r.end or wall
+    return Run(label or path, records, wall)
 
 
 @contextlib.asynccontextmanager
@@ -95,8 +104,13 @@ async def hold_websockets(url: str, n: int, *, timeout: float = 60.0, batch: int
     try:
         async with asyncio.timeout(timeout):
             for first in range(0, n, batch):  # in batches: the server's accept backlog is finite
-                conns += await asyncio.gather(
-                    *(connect(url, origin=origin, open_timeout=timeout) for _ in range(first, min(n, first + batch))))
+                opened = await asyncio.gather(
+                    *(connect(url, origin=origin, open_timeout=timeout) for _ in range(first, min(n, first + batch))),
+                    return_exceptions=True)
+                conns += [c for c in opened if not isinstance(c, BaseException)]
+                failed = [c for c in opened if isinstance(c, BaseException)]
+                if failed:
+                    raise failed[0]
         yield conns
     finally:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
@@ -122,10 +136,16 @@ async def sample(server, every: float = 0.1):
     """Sample the server's thread count and memory every `every` seconds while the block runs."""
     samples, t0 = Samples(), time.perf_counter()
 
-    async def loop():
-        while True:
+    import psutil
+
+    def take() -> None:
+        with contextlib.suppress(psutil.NoSuchProcess):  # a server that died: its error matters more
             usage = server.usage()
             samples.rows.append((time.perf_counter() - t0, usage.threads, usage.rss_mb))
+
+    async def loop():
+        while True:
+            take()
             await asyncio.sleep(every)
 
     task = asyncio.create_task(loop())
@@ -135,5 +155,4 @@ async def sample(server, every: float = 0.1):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        usage = server.usage()
-        samples.rows.append((time.perf_counter() - t0, usage.threads, usage.rss_mb))
+        take()

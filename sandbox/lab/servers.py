@@ -124,6 +124,8 @@ class Server:
                 self.proc.wait(timeout)
         if self in RUNNING:
             RUNNING.remove(self)
+        if self.kind == "upstream":
+            _forget_upstream(self.url)
         return self.proc.returncode
 
     def _signal(self, sig: int) -> None:
@@ -205,11 +207,24 @@ async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | No
     return server
 
 
+def _point_at_upstream(url: str) -> None:
+    """The fan-out views read settings.UPSTREAM_URL; servers started later read the environment."""
+    from django.conf import settings
+
+    if url:
+        os.environ["SANDBOX_UPSTREAM_URL"] = url
+    else:
+        os.environ.pop("SANDBOX_UPSTREAM_URL", None)
+    settings.UPSTREAM_URL = url
+
+
+def _forget_upstream(url: str) -> None:
+    if os.environ.get("SANDBOX_UPSTREAM_URL") == url:
+        _point_at_upstream("")
+
+
 async def start_upstream(*, quiet: bool = False, timeout: float = 20.0) -> Server:
     """Start the slow upstream API and point the sandbox (kernel and later servers) at it."""
     server = await start_server("upstream", quiet=quiet, timeout=timeout)
-    os.environ["SANDBOX_UPSTREAM_URL"] = server.url
-    from django.conf import settings
-
-    settings.UPSTREAM_URL = server.url
+    _point_at_upstream(server.url)
     return server
