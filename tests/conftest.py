@@ -11,7 +11,7 @@ import pytest
 @pytest.fixture(scope="session")
 def lab():
     """The toolkit, booted once per test process (its own data directory, like a notebook's)."""
-    os.environ.setdefault("JPY_SESSION_NAME", "pytest.ipynb")
+    os.environ["JPY_SESSION_NAME"] = "pytest.ipynb"  # nbval items in this worker may have set another
     from sandbox import lab
 
     asyncio.run(lab.boot())

@@ -43,7 +43,8 @@ class Run:
         return [r for r in self.records if r.error or (r.status or 0) >= 400]
 
     def summary(self) -> str:
-        return (f"{self.label}: {len(self.records)} requests in {self.wall:.2f} s, "
+        n = len(self.records)
+        return (f"{self.label}: {n} request{'s' * (n != 1)} in {self.wall:.2f} s, "
                 f"{len(self.threads)} server thread(s), {len(self.errors)} error(s)")
 
 

@@ -8,11 +8,11 @@ def timeline(*runs, title: str | None = None):
     """Plot one or more `Run`s (from `lab.fire`) as stacked timelines that share the time axis."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(runs), 1, figsize=(9, 1.2 + 0.22 * sum(len(r.records) for r in runs)),
-                             sharex=True, squeeze=False)
+    height = min(2.0 * len(runs) + 0.12 * sum(len(r.records) for r in runs), 3.2 * len(runs))
+    fig, axes = plt.subplots(len(runs), 1, figsize=(9, height), sharex=True, squeeze=False)
     for ax, run in zip(axes[:, 0], runs, strict=True):
         threads = sorted({r.thread or "?" for r in run.records})
-        colours = {t: plt.cm.tab10(i % 10) for i, t in enumerate(threads)}
+        colours = {t: plt.cm.tab20(i % 20) for i, t in enumerate(threads)}  # past 20 threads, colours repeat
         for r in run.records:
             ax.barh(r.index, r.end - r.start, left=r.start, color=colours[r.thread or "?"],
                     edgecolor="black" if r.error else "none")
@@ -20,6 +20,7 @@ def timeline(*runs, title: str | None = None):
         ax.set_ylabel("request")
         ax.set_title(f"{run.label}: {run.wall:.2f} s, {len(threads)} server thread(s)", fontsize=10, loc="left")
     axes[-1, 0].set_xlabel("seconds since the first request")
+    axes[-1, 0].set_xlim(left=0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

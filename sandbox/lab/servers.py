@@ -202,7 +202,7 @@ async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | No
     RUNNING.append(server)
     await _wait_ready(server, timeout)
     if not quiet:
-        extra = f", {threads} threads" if kind == "wsgi" else ""
+        extra = f", {threads} thread{'s' * (threads != 1)}" if kind == "wsgi" else ""
         print(f"{kind} ready on {server.url} (pid {server.pid}{extra}) after {server.ready_after:.2f} s")
     return server
 
