@@ -25,8 +25,11 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "channels",
-    "sandbox.catalog",
-    "sandbox.concurrency",
+    "sandbox.catalog",  # chapters 00-01: a small catalogue
+    "sandbox.concurrency",  # chapter 01: paired sync/async views, the slow upstream, a Channels consumer
+    "sandbox.asyncviews",  # chapter 03: async views, class-based views, streaming
+    "sandbox.library",  # chapter 04: models with every kind of relation, for the async ORM
+    "sandbox.middleware_lab",  # chapter 05: middleware written right and wrong
 ]
 
 MIDDLEWARE = [
@@ -35,6 +38,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 ]
+# Chapter 05 starts servers with extra middleware (the source document's broken example among them):
+# SANDBOX_EXTRA_MIDDLEWARE="dotted.Path,other.Path" appends to the stack above.
+MIDDLEWARE += [path for path in os.environ.get("SANDBOX_EXTRA_MIDDLEWARE", "").split(",") if path]
 
 ROOT_URLCONF = "sandbox.urls"
 WSGI_APPLICATION = "sandbox.wsgi.application"

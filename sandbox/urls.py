@@ -5,4 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("sandbox.concurrency.urls")),
     path("catalog/", include("sandbox.catalog.urls")),
+    path("views/", include("sandbox.asyncviews.urls")),
+    path("library/", include("sandbox.library.urls")),
+    path("mw/", include("sandbox.middleware_lab.urls")),
 ]

@@ -121,3 +121,16 @@ def test_stub_replaces_each_block_at_its_indentation():
     assert exercises.stub(source) == ("async def f(x):\n    \"\"\"doc\"\"\"\n    # YOUR CODE HERE\n"
                                       "    raise NotImplementedError\n\n\n# YOUR CODE HERE\nraise NotImplementedError\n"
                                       "print(y)")
+
+
+@pytest.mark.parametrize("endless", ["while True:\n    pass", "import asyncio\nawait asyncio.sleep(3600)"])
+def test_check_stops_an_endless_cell_and_reports_it(tmp_path, endless):
+    """A sync loop can be interrupted; a top-level await cannot, so the kernel is shut down instead."""
+    stem = exercises.chapters()[0]
+    nb = nbformat.read(ROOT / "exercises" / f"{stem}.ipynb", as_version=4)
+    nb.cells.insert(2, nbformat.v4.new_code_cell(endless))
+    path = tmp_path / f"{stem}.ipynb"
+    nbformat.write(nb, path)
+    result = course("check", "--timeout", "5", str(path))
+    assert result.returncode == 1, result.stderr
+    assert "a cell ran longer than 5 s" in result.stdout and result.stdout.count("not run") == 3

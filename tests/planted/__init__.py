@@ -1,48 +1,24 @@
-"""Planted wrong answers: what a learner would plausibly write, per chapter and exercise.
+"""Planted wrong answers: what a learner would plausibly write, one module per chapter.
 
-Each entry replaces the body of one `### BEGIN SOLUTION` block (indentation is added by the test). The
-check must fail on it with feedback that contains `expect`: the name of the async mistake.
+Each module defines CHAPTER (a solutions/ stem) and PLANTED: {exercise id: [Planted, ...]}. Every exercise
+check must fail on each of them with feedback that names the mistake.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+import pkgutil
+
+from tests.planted.common import Planted
 
 
-@dataclass(frozen=True)
-class Planted:
-    mistake: str
-    code: str
-    expect: str
+def _collect() -> dict[str, dict[str, list[Planted]]]:
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name != "common":
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            found[module.CHAPTER] = module.PLANTED
+    return found
 
 
-PLANTED: dict[str, dict[str, list[Planted]]] = {
-    "01-sync-vs-async": {
-        "fan-out": [
-            Planted("awaits each call before starting the next",
-                    "return [(await client.get(url)).json() for url in urls]", "one after another"),
-            Planted("forgets to await the calls",
-                    "return [client.get(url) for url in urls]", "never awaited"),
-            Planted("uses a sync HTTP client inside async code",
-                    "with httpx.Client(timeout=10) as sync_client:\n"
-                    "    return [sync_client.get(url).json() for url in urls]", "event loop was blocked"),
-        ],
-        "non-blocking-view": [
-            Planted("time.sleep inside async def",
-                    "import time\ntime.sleep(0.5)\nreturn JsonResponse({'hello': 'world'})",
-                    "event loop was blocked"),
-            Planted("forgets to await asyncio.sleep",
-                    "asyncio.sleep(0.5)\nreturn JsonResponse({'hello': 'world'})", "missing before asyncio.sleep"),
-            Planted("answers the wrong body",
-                    "await asyncio.sleep(0.5)\nreturn JsonResponse({'hello': 'there'})", '{"hello": "world"}'),
-        ],
-        "offload-blocking": [
-            Planted("calls the sync function directly",
-                    "text = legacy_report(n)", "event loop's thread"),
-            Planted("forgets to await sync_to_async",
-                    "text = sync_to_async(legacy_report)(n)", "missing `await`"),
-            Planted("calls the function before handing it to sync_to_async",
-                    "text = await sync_to_async(legacy_report(n))()", "event loop's thread"),
-        ],
-    },
-}
+PLANTED = _collect()

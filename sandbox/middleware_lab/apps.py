@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class MiddlewareLabConfig(AppConfig):
+    name = "sandbox.middleware_lab"
