@@ -84,6 +84,17 @@ def _migrate() -> None:
         connections.close_all()
 
 
+SEEDS = ["sandbox.catalog.seed", "sandbox.library.seed"]
+
+
+async def _seed() -> int:
+    """Run every app's idempotent `aseed()`; return the catalogue's item count (the number boot reports)."""
+    import importlib
+
+    counts = [await importlib.import_module(name).aseed() for name in SEEDS]
+    return counts[0]
+
+
 async def boot(*, timeout: float = 60) -> BootInfo:
     """Set the sandbox up for this notebook. Idempotent: a second call returns the first call's facts.
 
@@ -107,9 +118,7 @@ async def boot(*, timeout: float = 60) -> BootInfo:
 
         django.setup()
         await asyncio.to_thread(_migrate)
-        from sandbox.catalog.seed import aseed
-
-        items = await aseed()
+        items = await _seed()
     _booted = BootInfo(name, data_dir, django.get_version(), items, time.perf_counter() - start)
     return _booted
 
