@@ -48,6 +48,7 @@ def UNSAFE_allow_sync_orm_in_event_loop():  # noqa: N802 - shouting on purpose: 
 
 def show_source(obj) -> None:
     """Print the real source of a sandbox object, labelled with its path (never a pasted copy)."""
+    obj = inspect.unwrap(obj)  # a decorated function: show (and label) the function, not its decorator
     path = Path(inspect.getsourcefile(obj)).resolve()
     try:
         label = path.relative_to(REPO)

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns = []
+from sandbox.library import views
+
+urlpatterns = [
+    path("books/", views.book_list),
+    path("books/lazy/", views.book_list_lazy),
+    path("books/<int:pk>/", views.book_detail),
+    path("page/", views.book_page),
+    path("page/lazy/", views.book_page_lazy),
+    path("page-counts/", views.page_counts),
+]

@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+"""URLs of chapter 05's app, under /mw/."""
 
-urlpatterns = []
+from django.urls import path
+
+from sandbox.middleware_lab import views
+
+urlpatterns = [
+    path("trail/", views.trail),
+    path("trail-sync/", views.trail_sync),
+]
