@@ -15,8 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _pytest(*args: str, marker: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COURSE_TEST_RUN": marker}
+def _pytest(*args: str, marker: str, grace: str = "10") -> subprocess.CompletedProcess:
+    env = {**os.environ, "COURSE_TEST_RUN": marker, "COURSE_HYGIENE_GRACE": grace}
     env.pop("PYTEST_XDIST_WORKER", None)
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -40,6 +40,6 @@ def test_the_guard_fails_a_run_that_leaks_a_process(tmp_path):
     leaky = tmp_path / "test_leaky.py"
     leaky.write_text("import subprocess, sys\n\ndef test_leak():\n"
                      "    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n")
-    result = _pytest("-p", "conftest", "-n0", str(leaky), marker=uuid.uuid4().hex)
+    result = _pytest("-p", "conftest", "-n0", str(leaky), marker=uuid.uuid4().hex, grace="1")
     assert result.returncode == 1
     assert "HYGIENE FAILURE: processes left running" in result.stdout

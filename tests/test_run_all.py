@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import nbformat
-import pytest
 from jupyter_client.manager import start_new_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,10 +56,20 @@ def _queue_all(path: Path, deadline: float = 240) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])
-def test_run_all_replies_to_every_cell(path):
-    problems = _queue_all(path)
-    assert not problems, f"{path.name} under Run All:\n" + "\n".join(problems)
+def _run_all_class(path: Path) -> type:
+    """One class per notebook, so that pytest-xdist's loadscope spreads the notebooks over its workers."""
+
+    def test_run_all_replies_to_every_cell(self):
+        problems = _queue_all(path)
+        assert not problems, f"{path.name} under Run All:\n" + "\n".join(problems)
+
+    name = f"TestRunAll_{path.parent.name}_{path.stem.replace('-', '_')}"
+    return type(name, (), {"test_run_all_replies_to_every_cell": test_run_all_replies_to_every_cell})
+
+
+for _path in NOTEBOOKS:
+    _cls = _run_all_class(_path)
+    globals()[_cls.__name__] = _cls
 
 
 def test_run_all_notices_a_failing_cell(tmp_path):

@@ -29,6 +29,13 @@ def _gone(pid: int, timeout: float = 15.0) -> bool:
     return False
 
 
+def _reply_to(kc, msg_id: str, timeout: float = 20) -> dict:
+    """The shell reply to one request (skipping others, such as extra kernel_info replies from start-up)."""
+    while (reply := kc.get_shell_msg(timeout=timeout))["parent_header"].get("msg_id") != msg_id:
+        pass
+    return reply
+
+
 def _run_cell(kc, code: str, timeout: float = 60) -> str:
     """Execute code in the kernel; return its stdout (fails on an error reply)."""
     msg_id = kc.execute(code)
@@ -42,7 +49,7 @@ def _run_cell(kc, code: str, timeout: float = 60) -> str:
         elif msg["msg_type"] == "error":
             raise AssertionError(f"{msg['content']['ename']}: {msg['content']['evalue']}")
         elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            kc.get_shell_msg(timeout=timeout)  # the execute_reply, so the next reply read is the next cell's
+            _reply_to(kc, msg_id, timeout)
             return "".join(out)
 
 
@@ -64,11 +71,12 @@ def kernel_with_server():
 
 def test_server_survives_an_interrupt_and_goes_with_a_graceful_shutdown(kernel_with_server):
     km, kc, pid, url = kernel_with_server
-    msg_id = kc.execute("import time\ntime.sleep(30)")
-    time.sleep(1)
+    msg_id = kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(30)")
+    while not (msg := kc.get_iopub_msg(timeout=20))["msg_type"] == "stream":  # the cell is really running
+        pass
+    assert msg["parent_header"]["msg_id"] == msg_id
     km.interrupt_kernel()
-    reply = kc.get_shell_msg(timeout=20)
-    assert reply["parent_header"]["msg_id"] == msg_id and reply["content"]["ename"] == "KeyboardInterrupt"
+    assert _reply_to(kc, msg_id)["content"]["ename"] == "KeyboardInterrupt"
     assert httpx.get(url + "/whoami/", timeout=5).status_code == 200, "the interrupt reached the server"
     km.shutdown_kernel(now=False)
     assert _gone(pid), "server outlived a graceful kernel shutdown"

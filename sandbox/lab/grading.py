@@ -58,7 +58,8 @@ def chapter_of(path: Path) -> str:
                         f"{known})")
 
 
-def _outcome(cell) -> Result:
+def outcome(cell) -> Result:
+    """What one executed check cell says about its exercise."""
     ex = cell.metadata["course"]["exercise"]
     if cell.get("execution_count") is None:
         return Result(ex, "not run", "this check cell never ran: an earlier cell stopped the run")
@@ -86,7 +87,7 @@ def check(path: Path, timeout: int = 120) -> Report:
     stopped = execute(nb, path.resolve(), allow_errors=True, timeout=timeout)
     cells = {c.metadata["course"]["exercise"]: c for c in nb.cells
              if CHECK_TAG in c.metadata.get("tags", []) and "course" in c.metadata}
-    results = [_outcome(cells[ex]) if ex in cells else
+    results = [outcome(cells[ex]) if ex in cells else
                Result(ex, "missing", "its check cell is gone; `course reset` restores the notebook")
                for ex in expected]
     if stopped:
