@@ -69,6 +69,9 @@ TEMPLATES = [
 
 # One process only: good for a lesson, never for production (chapter 06 shows why).
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if os.environ.get("SANDBOX_REDIS_URL"):  # chapter 06 scales out: processes share a private Redis
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [os.environ["SANDBOX_REDIS_URL"]]}}}
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -1,6 +1,7 @@
 """The notebooks' toolkit. A notebook's setup cell is `from sandbox import lab` then `await lab.boot()`.
 
-Modules by role: boot (setup), clients (in-process HTTP), servers (real servers from a cell), load (concurrent
+Modules by role: boot (setup), clients (in-process HTTP), servers (real servers from a cell), services (a
+private Redis, task-queue workers), load (concurrent
 requests and connections, resource sampling), plots (timelines), trace (which thread ran what), guards
 (expect_raises, the scoped escape hatch, show_source), checks (exercise checks). Importing changes nothing.
 """
@@ -11,11 +12,13 @@ from sandbox.lab.guards import UNSAFE_allow_sync_orm_in_event_loop, expect_raise
 from sandbox.lab.load import fire, hold_websockets, sample
 from sandbox.lab.plots import timeline, usage_plot
 from sandbox.lab.servers import PortInUse, ServerError, start_server, start_upstream, stop_all
+from sandbox.lab.services import ServiceMissing, start_redis, start_worker
 from sandbox.lab.trace import Tracer, where
 
 __all__ = [
     "PortInUse",
     "ServerError",
+    "ServiceMissing",
     "Tracer",
     "UNSAFE_allow_sync_orm_in_event_loop",
     "boot",
@@ -26,8 +29,10 @@ __all__ = [
     "hold_websockets",
     "sample",
     "show_source",
+    "start_redis",
     "start_server",
     "start_upstream",
+    "start_worker",
     "stop_all",
     "timeline",
     "usage_plot",

@@ -1,6 +1,8 @@
 """Runs a server or worker module inside a process that is tied to the kernel that started it.
 
-Started as `python -m sandbox.lab.child <kernel pid> <tie> <module> [args...]`. The process lives in its own
+Started as `python -m sandbox.lab.child <kernel pid> <tie> <module> [args...]`, or with `exe:<path>` in place of
+the module for a program that is not Python (redis-server, postgres), which then runs as this process's child
+with the same ties. The process lives in its own
 session, so interrupting a cell (SIGINT to the kernel's process group) leaves it running; but it must never
 outlive the kernel. Two ties make sure of that: Linux's parent-death signal, and a watchdog thread that
 notices when the parent is gone (a SIGKILLed kernel, nbval's teardown, or a platform without prctl).
@@ -12,6 +14,7 @@ import ctypes
 import os
 import runpy
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -35,6 +38,14 @@ def _watch_parent(parent: int, grace: float = 10.0) -> None:
     os._exit(1)
 
 
+def _supervise(program: list[str]) -> int:
+    """Run a non-Python program as our child: it dies with us (its own parent-death signal), and our SIGTERM
+    is passed on to it."""
+    child = subprocess.Popen(program, preexec_fn=_set_parent_death_signal)  # noqa: PLW1509 - main thread only
+    signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+    return child.wait()
+
+
 def main(argv: list[str]) -> None:
     parent, tie, module, *args = argv
     if tie == "pdeathsig":
@@ -42,6 +53,8 @@ def main(argv: list[str]) -> None:
     if os.getppid() != int(parent):  # the kernel died before we got here
         sys.exit(0)
     threading.Thread(target=_watch_parent, args=(int(parent),), daemon=True, name="parent-watchdog").start()
+    if module.startswith("exe:"):
+        sys.exit(_supervise([module[4:], *args]))
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

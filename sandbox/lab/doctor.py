@@ -19,7 +19,7 @@ class Finding:
     required: bool = True
 
 
-def _install_hint(debian: str, brew: str, conda: str) -> str:
+def install_hint(debian: str, brew: str, conda: str) -> str:
     system = platform.system()
     if system == "Darwin":
         return f"brew install {brew}"
@@ -68,12 +68,12 @@ def diagnose() -> list[Finding]:
     redis = shutil.which("redis-server")
     findings.append(Finding("Redis", bool(redis), _version([redis, "--version"]).split(" sha=")[0] if redis
                             else "redis-server not found", "" if redis else
-                            _install_hint("redis-server", "redis", "redis-server") + "  (needed from chapter 06)",
+                            install_hint("redis-server", "redis", "redis-server") + "  (needed from chapter 06)",
                             required=False))
     initdb = find_postgres_bin()
     findings.append(Finding("PostgreSQL", bool(initdb), _version([initdb, "--version"]) if initdb
                             else "initdb not found", "" if initdb else
-                            _install_hint("postgresql", "postgresql@16", "postgresql") + "  (needed in chapter 08)",
+                            install_hint("postgresql", "postgresql@16", "postgresql") + "  (needed in chapter 08)",
                             required=False))
     return findings
 

@@ -11,6 +11,7 @@ import asyncio
 import atexit
 import errno
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -49,7 +50,7 @@ def _command(kind: str, port: int, threads: int, app: str | None) -> list[str]:
     raise ValueError(f"unknown server kind {kind!r}: choose daphne, uvicorn, wsgi or upstream")
 
 
-def _claim_port(port: int | None) -> int:
+def claim_port(port: int | None) -> int:
     """A free loopback port, or a clear error when the one asked for is taken."""
     with socket.socket() as sock:
         try:
@@ -79,16 +80,20 @@ class Usage:
 
 @dataclass(eq=False)
 class Server:
+    """A process started from the kernel: a server (with a port) or a worker (port None)."""
+
     kind: str
-    port: int
+    port: int | None
     proc: subprocess.Popen
     log_path: Path
+    scheme: str = "http"
+    grace: float = 5.0  # seconds between SIGTERM and SIGKILL (Django-Q2's cluster ignores SIGTERM for longer)
     started: float = field(default_factory=time.perf_counter)
     ready_after: float | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{self.scheme}://{HOST}:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -113,15 +118,15 @@ class Server:
         procs = [root, *root.children(recursive=True)]
         return Usage(sum(p.num_threads() for p in procs), sum(p.memory_info().rss for p in procs) / 2**20)
 
-    def stop(self, timeout: float = 5.0) -> int | None:
+    def stop(self, timeout: float | None = None) -> int | None:
         """SIGTERM, wait, then SIGKILL. uvicorn's -15 after SIGTERM is a clean stop."""
         if self.alive():
             self._signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(self.grace if timeout is None else timeout)
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
-                self.proc.wait(timeout)
+                self.proc.wait(5)
         if self in RUNNING:
             RUNNING.remove(self)
         if self.kind == "upstream":
@@ -157,7 +162,8 @@ atexit.register(stop_all)
 
 
 def spawn(module_args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
-    """Start `python -m <module> ...` under `sandbox.lab.child`, in a new session, logging to a file."""
+    """Start `python -m <module> ...` (or `exe:<program> ...`) under `sandbox.lab.child`, in a new session,
+    logging to a file."""
     tie = "pdeathsig" if threading.current_thread() is threading.main_thread() else "watchdog"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -168,25 +174,42 @@ def spawn(module_args: list[str], log_path: Path, env: dict[str, str]) -> subpro
         )
 
 
-async def _wait_ready(server: Server, timeout: float) -> None:
+async def http_probe(server: Server) -> bool:
     """Ready means any HTTP response at all: a lesson may serve a 500 on purpose."""
+    try:
+        async with httpx.AsyncClient(timeout=1.0) as probe:
+            await probe.get(server.url + "/")
+        return True
+    except httpx.TransportError:
+        return False
+
+
+async def wait_ready(server: Server, timeout: float, probe) -> None:
+    """Poll `probe(server)` until it says ready; on an early exit or a timeout, fail with the log's tail."""
     deadline = time.perf_counter() + timeout
-    async with httpx.AsyncClient(timeout=1.0) as probe:
-        while True:
-            if not server.alive():
-                raise ServerError(f"{server.kind} exited with code {server.proc.returncode} before it was ready. "
-                                  f"Last lines of {server.log_path.name}:\n{server.log_tail()}")
-            try:
-                await probe.get(server.url + "/")
-                server.ready_after = time.perf_counter() - server.started
-                return
-            except httpx.TransportError:
-                pass
-            if time.perf_counter() > deadline:
-                server.stop()
-                raise ServerError(f"{server.kind} was not ready after {timeout} s. "
-                                  f"Last lines of {server.log_path.name}:\n{server.log_tail()}")
-            await asyncio.sleep(0.05)
+    while True:
+        if not server.alive():
+            raise ServerError(f"{server.kind} exited with code {server.proc.returncode} before it was ready. "
+                              f"Last lines of {server.log_path.name}:\n{server.log_tail()}")
+        if await probe(server):
+            server.ready_after = time.perf_counter() - server.started
+            return
+        if time.perf_counter() > deadline:
+            server.stop()
+            raise ServerError(f"{server.kind} was not ready after {timeout} s. "
+                              f"Last lines of {server.log_path.name}:\n{server.log_tail()}")
+        await asyncio.sleep(0.05)
+
+
+async def launch(kind: str, command: list[str], *, port: int | None, env: dict[str, str] | None, timeout: float,
+                 probe, scheme: str = "http") -> Server:
+    """Spawn `command` tied to this kernel, register it for `stop_all`, and wait until `probe` says ready."""
+    slug = re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-")
+    log_path = data_dir() / "logs" / f"{slug}-{port or 'worker'}-{time.monotonic_ns()}.log"
+    server = Server(kind, port, spawn(command, log_path, child_env(env)), log_path, scheme)
+    RUNNING.append(server)
+    await wait_ready(server, timeout, probe)
+    return server
 
 
 async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | None = None, app: str | None = None,
@@ -195,12 +218,9 @@ async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | No
 
     kind: "daphne" or "uvicorn" (ASGI), "wsgi" (gunicorn with `threads` threads), "upstream" (the slow API).
     """
-    port = _claim_port(port)
-    log_path = data_dir() / "logs" / f"{kind}-{port}.log"
-    proc = spawn(_command(kind, port, threads, app), log_path, child_env(env))
-    server = Server(kind, port, proc, log_path)
-    RUNNING.append(server)
-    await _wait_ready(server, timeout)
+    port = claim_port(port)
+    server = await launch(kind, _command(kind, port, threads, app), port=port, env=env, timeout=timeout,
+                          probe=http_probe)
     if not quiet:
         extra = f", {threads} thread{'s' * (threads != 1)}" if kind == "wsgi" else ""
         print(f"{kind} ready on {server.url} (pid {server.pid}{extra}) after {server.ready_after:.2f} s")
