@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "sandbox.asyncviews",  # chapter 03: async views, class-based views, streaming
     "sandbox.library",  # chapter 04: models with every kind of relation, for the async ORM
     "sandbox.middleware_lab",  # chapter 05: middleware written right and wrong
+    "sandbox.chat",  # chapter 06: a chat over Channels
+    "sandbox.tasks_lab",  # chapter 07: background tasks
 ]
 
 MIDDLEWARE = [

@@ -8,4 +8,6 @@ urlpatterns = [
     path("views/", include("sandbox.asyncviews.urls")),
     path("library/", include("sandbox.library.urls")),
     path("mw/", include("sandbox.middleware_lab.urls")),
+    path("chat/", include("sandbox.chat.urls")),
+    path("tasks/", include("sandbox.tasks_lab.urls")),
 ]

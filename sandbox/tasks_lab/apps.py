@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TasksLabConfig(AppConfig):
+    name = "sandbox.tasks_lab"
