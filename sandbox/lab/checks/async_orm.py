@@ -76,6 +76,7 @@ def _accessor(manager) -> str:
 
 def explain_sync_only(exc: BaseException) -> str:
     """Name what ran the sync ORM on the event loop's thread, from the traceback of a SynchronousOnlyOperation."""
+    from django.db.models import Model
     from django.db.models.query import QuerySet
 
     head = f"{SOO}: the sync ORM was called from the event loop's thread. "
@@ -111,10 +112,16 @@ def explain_sync_only(exc: BaseException) -> str:
         return head + f"`{model}.objects.{method}(...)` is the sync ORM: use `await {model}.objects.a{method}(...)`"
     if entry.startswith("QuerySet.") and not entry.endswith("__"):
         method = entry.split(".")[-1]
-        return head + f"`qs.{method}(...)` is the sync ORM: use `await qs.a{method}(...)`"
+        if method.lstrip("_") == "iterator":
+            return head + "`qs.iterator()` is the sync ORM: use `async for row in qs.aiterator()`"
+        if hasattr(QuerySet, f"a{method}"):
+            return head + f"`qs.{method}(...)` is the sync ORM: use `await qs.a{method}(...)`"
+        return head + f"`qs.{method}(...)` is the sync ORM and has no async twin: run it in `sync_to_async`"
     if entry.startswith("Model."):
         method = entry.split(".")[-1]
-        return head + f"`obj.{method}()` is the sync ORM: use `await obj.a{method}()`"
+        if hasattr(Model, f"a{method}"):
+            return head + f"`obj.{method}()` is the sync ORM: use `await obj.a{method}()`"
+        return head + f"`obj.{method}()` is sync ORM code with no async twin: run it in `sync_to_async`"
     for frame, name in zip(tail, names, strict=True):
         if name.startswith("QuerySet.") and name.endswith("__"):
             qs = _local(frame, "self")

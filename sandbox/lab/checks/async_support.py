@@ -39,6 +39,9 @@ def _attribute_feedback(exc: AttributeError) -> str | None:
     if name == "aall":
         return ("aall() does not exist: all() runs no SQL (it returns a lazy QuerySet), so it needs no async "
                 "twin. Evaluate the QuerySet with `async for`, or call an a-method such as acount()")
+    if name == "adelete":
+        return ("a manager has no adelete(), just as it has no delete(): delete through a QuerySet, "
+                "`await Model.objects.filter(...).adelete()` (or `.all().adelete()`)")
     if callable(getattr(QuerySet, name[1:], None)):
         return (f"{name}() does not exist: {name[1:]}() returns a new, lazy QuerySet without running SQL, so it "
                 "has no async twin. Only methods that run SQL have one (acount, aget, afirst, ...); evaluate a "
