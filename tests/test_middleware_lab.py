@@ -109,7 +109,7 @@ def _hops(lab, run, stack):
     from django.core.handlers.asgi import ASGIHandler
     from django.test import override_settings
 
-    from sandbox.middleware_lab.probe import count_hops
+    from sandbox.lab.trace import count_hops
 
     async def scenario():
         with override_settings(MIDDLEWARE=stack):
@@ -139,7 +139,8 @@ def test_hop_counts_the_lesson_prints(lab, run):
 def test_probes_restore_what_they_change():
     from asgiref.sync import AsyncToSync, SyncToAsync
 
-    from sandbox.middleware_lab.probe import adapted_log, count_hops
+    from sandbox.lab.trace import count_hops
+    from sandbox.middleware_lab.probe import adapted_log
 
     logger = logging.getLogger("django.request")
     before = (SyncToAsync.__call__, AsyncToSync.__call__, logger.level, logger.propagate, list(logger.handlers))

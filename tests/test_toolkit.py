@@ -151,3 +151,27 @@ def test_stopping_the_upstream_forgets_its_url(lab, run):
     assert settings.UPSTREAM_URL == os.environ["SANDBOX_UPSTREAM_URL"] == server.url
     server.stop()
     assert settings.UPSTREAM_URL == "" and "SANDBOX_UPSTREAM_URL" not in os.environ
+
+
+def test_count_hops_counts_both_adapters_and_the_queries(lab, run):
+    from asgiref.sync import async_to_sync
+
+    from sandbox.catalog.models import Item
+
+    def sync_side():
+        async def inner():
+            return 1
+
+        return async_to_sync(inner)()
+
+    async def scenario():
+        with lab.count_hops() as hops:
+            await Item.objects.acount()
+            await sync_to_async(sync_side)()
+        return hops
+
+    hops = run(scenario())
+    assert hops.to_thread == ["QuerySet.count", "test_count_hops_counts_both_adapters_and_the_queries.sync_side"]
+    assert hops.to_loop == ["test_count_hops_counts_both_adapters_and_the_queries.sync_side.inner"]
+    assert len(hops.queries) == 1 and hops.queries[0][1].startswith("SELECT COUNT(*)")
+    assert hops.summary() == "2 sync_to_async + 1 async_to_sync = 3 hops"

@@ -1,9 +1,9 @@
 """The notebooks' toolkit. A notebook's setup cell is `from sandbox import lab` then `await lab.boot()`.
 
 Modules by role: boot (setup), clients (in-process HTTP), servers (real servers from a cell), services (a
-private Redis, task-queue workers), load (concurrent
-requests and connections, resource sampling), plots (timelines), trace (which thread ran what), guards
-(expect_raises, the scoped escape hatch, show_source), checks (exercise checks). Importing changes nothing.
+private Redis, task-queue workers), load (concurrent requests and connections, resource sampling), plots
+(timelines), trace (which thread ran what; hop and query counts), guards (expect_raises, the scoped escape
+hatch, show_source), checks (exercise checks). Importing changes nothing.
 """
 
 from sandbox.lab.boot import boot, data_dir
@@ -13,16 +13,18 @@ from sandbox.lab.load import fire, hold_websockets, sample
 from sandbox.lab.plots import timeline, usage_plot
 from sandbox.lab.servers import PortInUse, ServerError, start_server, start_upstream, stop_all
 from sandbox.lab.services import ServiceMissing, start_redis, start_worker
-from sandbox.lab.trace import Tracer, where
+from sandbox.lab.trace import Hops, Tracer, count_hops, where
 
 __all__ = [
     "PortInUse",
     "ServerError",
     "ServiceMissing",
+    "Hops",
     "Tracer",
     "UNSAFE_allow_sync_orm_in_event_loop",
     "boot",
     "client",
+    "count_hops",
     "data_dir",
     "expect_raises",
     "fire",

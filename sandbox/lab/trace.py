@@ -1,10 +1,13 @@
-"""A tracer that shows which thread ran each step: the event loop's thread, or a worker thread."""
+"""Where code runs: a tracer of which thread ran each step (the event loop's, or a worker thread), and a counter
+of the hops between the two (every sync_to_async / async_to_sync call) and of the SQL queries."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,3 +60,76 @@ class Tracer:
 
     def show(self, times: bool = False) -> None:
         print(self.table(times))
+
+
+def _short_name(fn) -> str:
+    fn = getattr(fn, "func", fn)  # functools.partial
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    return qualname.replace(".<locals>", "")
+
+
+@dataclass
+class Hops:
+    """What one `count_hops()` block saw: the functions run through each adapter, and the SQL queries."""
+
+    to_thread: list[str] = field(default_factory=list)  # sync_to_async calls: loop -> worker thread -> loop
+    to_loop: list[str] = field(default_factory=list)  # async_to_sync calls: thread -> event loop -> thread
+    queries: list[tuple[str, str]] = field(default_factory=list)  # (thread name, SQL), when DEBUG logs queries
+
+    @property
+    def total(self) -> int:
+        return len(self.to_thread) + len(self.to_loop)
+
+    def summary(self) -> str:
+        return f"{len(self.to_thread)} sync_to_async + {len(self.to_loop)} async_to_sync = {self.total} hops"
+
+    def table(self) -> str:
+        from collections import Counter
+
+        rows = [f"  sync_to_async  {n} x {name}" for name, n in Counter(self.to_thread).items()]
+        rows += [f"  async_to_sync  {n} x {name}" for name, n in Counter(self.to_loop).items()]
+        return "\n".join([self.summary(), *rows])
+
+
+class _QueryLog(logging.Handler):
+    def __init__(self, hops: Hops):
+        super().__init__(logging.DEBUG)
+        self.hops = hops
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.hops.queries.append((threading.current_thread().name, getattr(record, "sql", record.getMessage())))
+
+
+@contextlib.contextmanager
+def count_hops():
+    """Count every `sync_to_async` / `async_to_sync` call, and every SQL query with its thread, in the block.
+
+    A measuring instrument for lessons, not something for real code: it wraps asgiref's two adapters and
+    listens to the `django.db.backends` logger (Django logs each query there when DEBUG is on).
+    """
+    from asgiref.sync import AsyncToSync, SyncToAsync
+
+    hops = Hops()
+    s2a_call, a2s_call = SyncToAsync.__call__, AsyncToSync.__call__
+
+    async def counted_s2a(self, *args, **kwargs):
+        hops.to_thread.append(_short_name(self.func))
+        return await s2a_call(self, *args, **kwargs)
+
+    def counted_a2s(self, *args, **kwargs):
+        hops.to_loop.append(_short_name(self.awaitable))
+        return a2s_call(self, *args, **kwargs)
+
+    log, handler = logging.getLogger("django.db.backends"), _QueryLog(hops)
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    log.propagate = False
+    SyncToAsync.__call__, AsyncToSync.__call__ = counted_s2a, counted_a2s
+    try:
+        yield hops
+    finally:
+        SyncToAsync.__call__, AsyncToSync.__call__ = s2a_call, a2s_call
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
