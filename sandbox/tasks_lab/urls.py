@@ -1,3 +1,9 @@
-from django.urls import path  # noqa: F401
+"""URLs of chapter 07's app, under /tasks/."""
 
-urlpatterns = []
+from django.urls import path
+
+from sandbox.tasks_lab import views
+
+urlpatterns = [
+    path("fire-and-forget/", views.fire_and_forget),
+]
