@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sys
 import sysconfig
 import threading
 import warnings
@@ -224,30 +223,14 @@ def _expected_by_tag(name: str) -> dict:
 
 async def _serve(exercise: str, view, paths: list[str]):
     """Serve `view` at /exercise/ through Django's ASGI handler; one request at a time, queries counted each."""
-    from django.core.handlers.asgi import ASGIHandler
-    from django.core.signals import got_request_exception
-    from django.test import override_settings
+    from sandbox.lab.checks.exercise_urls import serving
 
-    from sandbox.lab.checks import exercise_urls
-    from sandbox.lab.clients import client
-
-    errors: list[BaseException] = []
-
-    def record(sender, request=None, **kwargs):
-        errors.append(sys.exc_info()[1])
-
-    exercise_urls.serve(view)
-    got_request_exception.connect(record, weak=False)
     results = []
-    try:
-        with override_settings(ROOT_URLCONF="sandbox.lab.checks.exercise_urls", DEBUG=True):
-            async with client(ASGIHandler(), timeout=20) as c:
-                for path in paths:
-                    with count_queries() as sql:
-                        response = await c.get(path)
-                    results.append((response, len(sql)))
-    finally:
-        got_request_exception.disconnect(record)
+    async with serving(exercise, view, DEBUG=True) as (c, errors):
+        for path in paths:
+            with count_queries() as sql:
+                response = await c.get(path)
+            results.append((response, len(sql)))
     for exc in errors:
         _raise_for(exercise, exc, "the view raised")
     return results

@@ -113,30 +113,10 @@ TRACING_CACHES = {"default": {"BACKEND": f"{__name__}.TracingCache", "LOCATION":
 
 async def _serve_one_by_one(exercise: str, view, paths: list[str], **overrides):
     """Serve `view` at /exercise/ through Django's ASGI handler; send the requests one after another."""
-    import sys
+    from sandbox.lab.checks.exercise_urls import serving
 
-    from django.core.handlers.asgi import ASGIHandler
-    from django.core.signals import got_request_exception
-    from django.test import override_settings
-
-    from sandbox.lab.checks import exercise_urls
-    from sandbox.lab.clients import client
-
-    errors: list[BaseException] = []
-
-    def record(sender, request=None, **kwargs):
-        errors.append(sys.exc_info()[1])
-
-    exercise_urls.serve(view)
-    got_request_exception.connect(record, weak=False)
-    try:
-        with override_settings(ROOT_URLCONF="sandbox.lab.checks.exercise_urls", **overrides):
-            async with client(ASGIHandler(), timeout=20) as c:
-                responses = [await c.get(p) for p in paths]
-    finally:
-        got_request_exception.disconnect(record)
-    if any(isinstance(exc, NotImplementedError) for exc in errors):
-        raise not_attempted(exercise)
+    async with serving(exercise, view, **overrides) as (c, errors):
+        responses = [await c.get(p) for p in paths]
     return responses, errors
 
 

@@ -70,32 +70,12 @@ async def fan_out(fetch_all, n: int = 5, seconds: float = 0.4) -> None:
 
 async def _call_view(exercise: str, view, paths: list[str]):
     """Serve `view` at /exercise/ through Django's real ASGI handler and send the requests at once."""
-    from django.core.handlers.asgi import ASGIHandler
-    from django.core.signals import got_request_exception
-    from django.test import override_settings
+    from sandbox.lab.checks.exercise_urls import serving
 
-    from sandbox.lab.checks import exercise_urls
-    from sandbox.lab.clients import client
-
-    errors = []
-
-    def record(sender, request=None, **kwargs):
-        import sys
-
-        errors.append(sys.exc_info()[1])
-
-    exercise_urls.serve(view)
-    got_request_exception.connect(record, weak=False)
-    try:
-        with override_settings(ROOT_URLCONF="sandbox.lab.checks.exercise_urls"):
-            async with client(ASGIHandler(), timeout=20) as c, watch_loop() as watch:
-                start = time.perf_counter()
-                responses = await asyncio.gather(*(c.get(p) for p in paths))
-                elapsed = time.perf_counter() - start
-    finally:
-        got_request_exception.disconnect(record)
-    if any(isinstance(exc, NotImplementedError) for exc in errors):
-        raise not_attempted(exercise)
+    async with serving(exercise, view) as (c, errors), watch_loop() as watch:
+        start = time.perf_counter()
+        responses = await asyncio.gather(*(c.get(p) for p in paths))
+        elapsed = time.perf_counter() - start
     return responses, elapsed, watch, errors
 
 
