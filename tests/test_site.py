@@ -75,3 +75,13 @@ def test_no_link_points_to_a_notebook(site):
     stale = [f"{page.relative_to(out)}: {link}" for page in pages for link in LINK.findall(page.read_text("utf-8"))
              if re.search(r"\.ipynb(?:[#?]|$)", link, re.I)]
     assert not stale, "\n".join(stale)
+
+
+def test_course_site_command_builds_the_site(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "sandbox.lab.cli", "site", "--out", str(tmp_path / "site")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "index.html").exists() and "pages written" in result.stdout

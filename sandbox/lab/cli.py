@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from sandbox.lab import doctor, exercises, grading
+from sandbox.lab import classroom, doctor, exercises, grading
 from sandbox.lab.boot import DATA_ROOT
 from sandbox.lab.notebooks import NotebookError, execute, read
 
@@ -92,6 +92,56 @@ def cmd_execute(args) -> int:
     return 0
 
 
+def _folder(command: str, name: str) -> Path | None:
+    folder = Path(name)
+    if not folder.exists():
+        print(f"course {command}: {name}: no such folder", file=sys.stderr)
+        return None
+    if not folder.is_dir():
+        print(f"course {command}: {name}: not a folder (give the folder that holds the notebooks)", file=sys.stderr)
+        return None
+    return folder.resolve()
+
+
+def _total(args) -> float:
+    return args.total if args.total else max(60, 10 * args.timeout)
+
+
+def cmd_grade(args) -> int:
+    """Teachers: grade every notebook of a class folder, one row per exercise, into a table and a CSV."""
+    folder = _folder("grade", args.folder)
+    if folder is None:
+        return 2
+    target = Path(args.csv).resolve()
+    if target.is_relative_to(folder):
+        print(f"course grade: {args.csv} is inside the learners' folder; write the grades elsewhere", file=sys.stderr)
+        return 2
+    graded = classroom.grade_folder(folder, args.timeout, _total(args))
+    rows = [row for g in graded for row in g.rows]
+    print()
+    print(classroom.table(rows) if rows else f"no files in {folder}")
+    classroom.write_csv(rows, target)
+    print(f"\n{len(graded)} files graded; grades written to {target}")
+    return 0
+
+
+def cmd_progress(args) -> int:
+    folder = _folder("progress", args.folder)
+    if folder is None:
+        return 2
+    classroom.progress(folder, args.timeout, _total(args))
+    return 0
+
+
+def cmd_site(args) -> int:
+    """Build the published course: every notebook as HTML with its stored outputs, in order, with navigation."""
+    from sandbox.lab.site import build_site
+
+    pages = build_site(Path(args.out).resolve())
+    print(f"{len(pages)} pages written; open {Path(args.out) / 'index.html'}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="course", description="Async Django, hands-on: the course's own tools.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -111,6 +161,23 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("notebooks", nargs="+")
     x.add_argument("--timeout", type=int, default=300)
     x.set_defaults(func=cmd_execute)
+    g = sub.add_parser("grade", help="(teachers) grade every learner notebook in a folder into a table and a CSV")
+    g.add_argument("folder", help="the class folder: notebooks, or one subfolder of notebooks per learner")
+    g.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
+    g.add_argument("--total", type=float, default=None,
+                   help="seconds one notebook may take in all (default 10 x --timeout, at least 60)")
+    g.add_argument("--csv", default="grades.csv", help="where to write the grades (default ./grades.csv)")
+    g.set_defaults(func=cmd_grade)
+    pr = sub.add_parser("progress", help="which exercises of which chapters pass")
+    pr.add_argument("folder", nargs="?", default=str(exercises.EXERCISES),
+                    help="the folder of your exercise notebooks (default: the course's exercises/)")
+    pr.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
+    pr.add_argument("--total", type=float, default=None,
+                    help="seconds one notebook may take in all (default 10 x --timeout, at least 60)")
+    pr.set_defaults(func=cmd_progress)
+    w = sub.add_parser("site", help="build a static HTML copy of the course (lessons, exercises, solutions)")
+    w.add_argument("--out", default="site", help="the folder to write (default ./site, git-ignored)")
+    w.set_defaults(func=cmd_site)
     return p
 
 
