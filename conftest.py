@@ -19,13 +19,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 
 
-def _git_status() -> str:
-    result = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+def git_status(*paths: str) -> str:
+    """`git status --porcelain`, of the whole tree or of some paths."""
+    result = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=ROOT, capture_output=True, text=True)
     return result.stdout if result.returncode == 0 else ""
 
 
-def leftover_processes(marker: str) -> list:
-    """Processes other than this one that carry the run's marker in their environment."""
+def leftover_processes(marker: str, variable: str = "COURSE_TEST_RUN") -> list:
+    """Processes other than this one that carry `marker` in the environment variable `variable`."""
     import psutil
 
     found = []
@@ -33,7 +34,7 @@ def leftover_processes(marker: str) -> list:
         if proc.pid == os.getpid():
             continue
         try:
-            if proc.environ().get("COURSE_TEST_RUN") == marker:
+            if proc.environ().get(variable) == marker:
                 found.append(proc)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -52,7 +53,7 @@ def pytest_configure(config):
     os.environ["IPYTHONDIR"] = str(_ipython_dir())
     if not hasattr(config, "workerinput"):  # the controller, not an xdist worker
         os.environ.setdefault("COURSE_TEST_RUN", uuid.uuid4().hex)
-        config._course_git_status = _git_status()
+        config._course_git_status = git_status()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -77,8 +78,8 @@ def pytest_sessionfinish(session, exitstatus):
             f"{p.pid} {' '.join(p.info['cmdline'] or [])[:120]}" for p in left))
         for p in left:
             p.kill()
-    if _git_status() != config._course_git_status:
-        problems.append("the working tree changed during the run:\n" + _git_status())
+    if git_status() != config._course_git_status:
+        problems.append("the working tree changed during the run:\n" + git_status())
     if problems:
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         for problem in problems:

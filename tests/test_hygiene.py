@@ -12,6 +12,8 @@ import sys
 import uuid
 from pathlib import Path
 
+from conftest import git_status, leftover_processes
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,18 +24,13 @@ def _pytest(*args: str, marker: str, grace: str = "10") -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=300)
 
 
-def _git_status() -> str:
-    return subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-
-
 def test_a_server_starting_notebook_leaves_nothing_behind():
-    from conftest import leftover_processes
 
-    marker, before = uuid.uuid4().hex, _git_status()
+    marker, before = uuid.uuid4().hex, git_status()
     result = _pytest("-n0", "solutions/01-sync-vs-async.ipynb", marker=marker)
     assert result.returncode == 0, result.stdout[-2000:]
     assert leftover_processes(marker) == []
-    assert _git_status() == before
+    assert git_status() == before
 
 
 def test_the_guard_fails_a_run_that_leaks_a_process(tmp_path):

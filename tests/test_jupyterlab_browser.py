@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import git_status, leftover_processes
 from sandbox.lab import services
+from sandbox.lab.servers import claim_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
@@ -82,30 +83,14 @@ STATE = f"""path => {{
 }}"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _git_status() -> str:
-    """The status of the notebook folders JupyterLab serves and could save into; the rest of the tree (edited
-    concurrently by people, not by this test) is covered by the session-end hygiene check in conftest.py."""
-    return subprocess.run(["git", "status", "--porcelain", "--", "notebooks", "solutions"], cwd=ROOT,
-                          capture_output=True, text=True, check=True).stdout
+    """The status of the notebook folders JupyterLab serves and could save into; the rest of the tree is covered
+    by the session-end hygiene check in conftest.py."""
+    return git_status("notebooks", "solutions")
 
 
 def _marked_processes(marker: str) -> list:
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if proc.pid != os.getpid() and proc.environ().get(MARKER_VAR) == marker:
-                found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
+    return leftover_processes(marker, MARKER_VAR)
 
 
 def _may_fail(path: str) -> list[bool]:
@@ -227,7 +212,7 @@ def test_run_all_in_jupyterlab_leaves_no_cell_unexecuted_and_no_unexpected_error
 
     assert CHROMIUM, "chromium is not installed (CI must install it: apt-get install chromium)"
     status_before = _git_status()
-    port, token, marker = _free_port(), secrets.token_hex(16), uuid.uuid4().hex
+    port, token, marker = claim_port(None), secrets.token_hex(16), uuid.uuid4().hex
     base = f"http://127.0.0.1:{port}"
     proc, log = _start_jupyterlab(tmp_path, port, token, marker)
 
