@@ -5,8 +5,10 @@ Servers started from a notebook use `sandbox.settings_server`, which differs onl
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 # Each notebook gets its own data directory (made by `lab.boot()`); servers it starts share it through the
@@ -32,6 +34,8 @@ INSTALLED_APPS = [
     "sandbox.middleware_lab",  # chapter 05: middleware written right and wrong
     "sandbox.chat",  # chapter 06: a chat over Channels
     "sandbox.tasks_lab",  # chapter 07: background tasks
+    "sandbox.considerations",  # chapter 08: connections, thread safety, ASGI servers
+    "sandbox.capstone",  # chapter 09: the capstone's provided parts
 ]
 
 MIDDLEWARE = [
@@ -59,6 +63,16 @@ DATABASES = {
         },
     }
 }
+# Chapter 08 points servers at a private PostgreSQL (`lab.postgres_env`): the database URL, CONN_MAX_AGE and
+# OPTIONS["pool"] (true, or psycopg_pool.ConnectionPool arguments), each JSON-encoded.
+if os.environ.get("SANDBOX_DATABASE_URL"):
+    _pg = urlsplit(os.environ["SANDBOX_DATABASE_URL"])
+    DATABASES["default"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": _pg.path.lstrip("/"), "USER": _pg.username, "HOST": _pg.hostname, "PORT": _pg.port,
+        "CONN_MAX_AGE": json.loads(os.environ.get("SANDBOX_CONN_MAX_AGE", "0")),
+        "OPTIONS": {"pool": json.loads(os.environ.get("SANDBOX_DB_POOL", "false"))},
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 TEMPLATES = [

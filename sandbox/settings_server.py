@@ -12,5 +12,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {"django": {"handlers": ["stderr"], "level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["stderr"], "level": "WARNING"},
+        # django-tasks-db's db_worker (chapters 07 and 09) logs "Starting worker ..." here: the toolkit's ready sign
+        "django_tasks_db": {"handlers": ["stderr"], "level": "INFO"},
+    },
 }

@@ -10,4 +10,6 @@ urlpatterns = [
     path("mw/", include("sandbox.middleware_lab.urls")),
     path("chat/", include("sandbox.chat.urls")),
     path("tasks/", include("sandbox.tasks_lab.urls")),
+    path("considerations/", include("sandbox.considerations.urls")),
+    path("capstone/", include("sandbox.capstone.urls")),
 ]

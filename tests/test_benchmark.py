@@ -47,3 +47,28 @@ def test_async_fanout_is_at_least_twice_as_fast_as_sync(monkeypatch):
     result = asyncio.run(small_fanout(load_benchmark()))
     assert result.sync_seconds >= 2 * result.async_seconds, result
     assert result.async_overlap == 3 and result.sync_overlap == 1, result
+
+
+SERVERS = SCRIPT.with_name("servers.py")
+
+
+def test_server_benchmark_reports_median_range_and_spread_per_server_and_level():
+    spec = importlib.util.spec_from_file_location("benchmark_servers", SERVERS)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    run = lambda *rps: [lab.LoadResult("uvicorn", 8, r, 1, 10 * r, 20, 100, 0) for r in rps]  # noqa: E731
+    rows = bench.summarise([run(100), run(80), run(120)])
+    assert [(r["server"], r["users"], r["rps"], r["rps_min"], r["rps_max"]) for r in rows] == \
+        [("uvicorn", 8, 100, 80, 120)]
+    assert rows[0]["spread"] == 0.4 and rows[0]["p95"] == 1000
+    assert "| uvicorn | 8 | 100 (80-120) | 1000 (800-1200) | 40% | 0 |" in bench.markdown(rows, "/x", 3)
+
+
+def test_server_benchmark_script_runs_end_to_end():
+    import subprocess
+
+    done = subprocess.run([sys.executable, str(SERVERS), "--kinds", "uvicorn", "--users", "2", "--repeat", "1"],
+                          capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "JPY_SESSION_NAME": "test_benchmark_servers"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| uvicorn | 2 |" in done.stdout and "| 0 |" in done.stdout

@@ -47,21 +47,27 @@ def test_without_redis_server_a_lesson_is_told_what_to_install(lab, run, monkeyp
         server.stop()
 
 
-@pytest.mark.skipif(not services.shutil.which("redis-server") and not services.require_real(),
-                    reason="needs redis-server (CI installs it and never skips this)")
-def test_a_real_redis_goes_when_only_the_kernel_process_is_killed():
-    env = {**os.environ, "JPY_SESSION_NAME": "redis-lifecycle.ipynb"}
+def assert_gone_with_its_kernel(start: str, program: str) -> None:
+    """Start a service from a cell of a real kernel (`start` assigns `service`), SIGKILL only the kernel's
+    process, and require the service's whole process tree to be gone."""
+    env = {**os.environ, "JPY_SESSION_NAME": f"{program}-lifecycle.ipynb"}
     km, kc = start_new_kernel(kernel_name="python3", env=env, stderr=subprocess.DEVNULL)
     try:
-        pid = int(_run_cell(kc, "from sandbox import lab\nawait lab.boot()\n"
-                                "r = await lab.start_redis(quiet=True)\nprint(r.pid)"))
-        redis_pid = next(p.pid for p in psutil.Process(pid).children() if "redis-server" in p.name())
+        pid = int(_run_cell(kc, f"from sandbox import lab\nawait lab.boot()\n{start}\nprint(service.pid)"))
+        tree = [p.pid for p in psutil.Process(pid).children(recursive=True)]
+        assert any(program in psutil.Process(p).name() for p in tree), f"no {program} process under {pid}"
         os.kill(km.provisioner.process.pid, signal.SIGKILL)
-        assert _gone(pid) and _gone(redis_pid), "redis outlived its kernel"
+        assert _gone(pid) and all(_gone(p) for p in tree), f"{program} outlived its kernel"
     finally:
         kc.stop_channels()
         if km.is_alive():
             km.shutdown_kernel(now=True)
+
+
+@pytest.mark.skipif(not services.shutil.which("redis-server") and not services.require_real(),
+                    reason="needs redis-server (CI installs it and never skips this)")
+def test_a_real_redis_goes_when_only_the_kernel_process_is_killed():
+    assert_gone_with_its_kernel("service = await lab.start_redis(quiet=True)", "redis-server")
 
 
 def test_a_worker_that_ignores_sigterm_is_killed_after_its_grace(lab, run):

@@ -1,36 +1,48 @@
 """The notebooks' toolkit. A notebook's setup cell is `from sandbox import lab` then `await lab.boot()`.
 
-Modules by role: boot (setup), clients (in-process HTTP), servers (real servers from a cell), services (a
-private Redis, task-queue workers), load (concurrent requests and connections, resource sampling), plots
-(timelines), trace (which thread ran what; hop and query counts), guards (expect_raises, the scoped escape
-hatch, show_source), checks (exercise checks). Importing changes nothing.
+Modules by role: boot (setup), clients (in-process HTTP), servers (real servers from a cell), services (a private
+Redis, task-queue workers), postgres (a private PostgreSQL), load (concurrent requests and connections, resource
+sampling), loadgen (locust, and servers compared under it), plots (timelines, comparisons), trace (which thread ran
+what; hop and query counts), guards (expect_raises, the scoped escape hatch, show_source), checks (exercise
+checks). Importing changes nothing.
 """
 
 from sandbox.lab.boot import boot, data_dir
 from sandbox.lab.clients import client
 from sandbox.lab.guards import UNSAFE_allow_sync_orm_in_event_loop, expect_raises, show_source
 from sandbox.lab.load import fire, hold_websockets, sample
-from sandbox.lab.plots import timeline, usage_plot
+from sandbox.lab.loadgen import LoadResult, compare_servers, compare_table, locust
+from sandbox.lab.plots import compare_plot, timeline, usage_plot
+from sandbox.lab.postgres import available, pg_connections, postgres_env, start_postgres
 from sandbox.lab.servers import PortInUse, ServerError, start_server, start_upstream, stop_all
 from sandbox.lab.services import ServiceMissing, start_redis, start_worker
 from sandbox.lab.trace import Hops, Tracer, count_hops, where
 
 __all__ = [
+    "LoadResult",
     "PortInUse",
     "ServerError",
     "ServiceMissing",
     "Hops",
     "Tracer",
     "UNSAFE_allow_sync_orm_in_event_loop",
+    "available",
     "boot",
     "client",
+    "compare_plot",
+    "compare_servers",
+    "compare_table",
     "count_hops",
     "data_dir",
     "expect_raises",
     "fire",
     "hold_websockets",
+    "locust",
+    "pg_connections",
+    "postgres_env",
     "sample",
     "show_source",
+    "start_postgres",
     "start_redis",
     "start_server",
     "start_upstream",

@@ -44,3 +44,24 @@ def usage_plot(samples, title: str = "server while under load"):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def compare_plot(rows, title: str = "the same view behind each server"):
+    """Requests per second and 95th-percentile latency per server and concurrency level (from `compare_servers`)."""
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    for server in dict.fromkeys(r.server for r in rows):
+        mine = [r for r in rows if r.server == server]
+        style = {"marker": "o", "linestyle": "--" if server == "wsgi" else "-", "label": server}
+        left.plot([r.users for r in mine], [r.rps for r in mine], **style)
+        right.plot([r.users for r in mine], [r.p95_ms for r in mine], **style)
+    for ax, label in ((left, "requests per second"), (right, "95th percentile latency (ms)")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("concurrent users")
+        ax.set_ylabel(label)
+    right.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

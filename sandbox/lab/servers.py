@@ -27,6 +27,7 @@ from sandbox.lab.boot import REPO, data_dir
 
 HOST = "127.0.0.1"
 ASGI_APP = "sandbox.asgi:application"
+KINDS = ("daphne", "uvicorn", "hypercorn", "granian", "wsgi", "upstream")
 
 
 class ServerError(RuntimeError):
@@ -42,12 +43,17 @@ def _command(kind: str, port: int, threads: int, app: str | None) -> list[str]:
         return ["daphne", "-b", HOST, "-p", str(port), app or ASGI_APP]
     if kind == "uvicorn":
         return ["uvicorn", app or ASGI_APP, "--host", HOST, "--port", str(port), "--no-access-log"]
+    if kind == "hypercorn":
+        return ["hypercorn", "-b", f"{HOST}:{port}", "-w", "1", app or ASGI_APP]
+    if kind == "granian":  # asginl: ASGI without the lifespan protocol, which Django does not speak
+        return ["granian", "--interface", "asginl", "--host", HOST, "--port", str(port), "--workers", "1",
+                "--no-ws", "--log-level", "warning", app or ASGI_APP]
     if kind == "wsgi":  # gunicorn, one process, a fixed pool of threads: the classic WSGI limit
         return ["gunicorn", "-b", f"{HOST}:{port}", "-w", "1", "-k", "gthread", "--threads", str(threads),
                 "--graceful-timeout", "2", app or "sandbox.wsgi:application"]
     if kind == "upstream":
         return ["uvicorn", "sandbox.upstream:app", "--host", HOST, "--port", str(port), "--no-access-log"]
-    raise ValueError(f"unknown server kind {kind!r}: choose daphne, uvicorn, wsgi or upstream")
+    raise ValueError(f"unknown server kind {kind!r}: choose {', '.join(KINDS)}")
 
 
 def claim_port(port: int | None) -> int:
@@ -90,10 +96,12 @@ class Server:
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL (Django-Q2's cluster ignores SIGTERM for longer)
     started: float = field(default_factory=time.perf_counter)
     ready_after: float | None = None
+    cleanup: list = field(default_factory=list)  # called after the process has stopped (a cluster's files)
+    address: str | None = None  # a URL with more than scheme, host and port (PostgreSQL's: user and database)
 
     @property
     def url(self) -> str:
-        return f"{self.scheme}://{HOST}:{self.port}"
+        return self.address or f"{self.scheme}://{HOST}:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -127,6 +135,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 self.proc.wait(5)
+        while self.cleanup:
+            self.cleanup.pop()()
         if self in RUNNING:
             RUNNING.remove(self)
         if self.kind == "upstream":
@@ -148,9 +158,10 @@ RUNNING: list[Server] = []
 
 
 def stop_all(quiet: bool = True) -> int:
-    """Stop every server this kernel started; safe to call twice. Returns how many were stopped."""
+    """Stop every server this kernel started, newest first (a server before the database it uses); safe to call
+    twice. Returns how many were stopped."""
     stopped = 0
-    for server in list(RUNNING):
+    for server in list(reversed(RUNNING)):
         server.stop()
         stopped += 1
     if not quiet:
@@ -216,7 +227,8 @@ async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | No
                        env: dict[str, str] | None = None, timeout: float = 20.0, quiet: bool = False) -> Server:
     """Start a real server on 127.0.0.1 and wait until it answers.
 
-    kind: "daphne" or "uvicorn" (ASGI), "wsgi" (gunicorn with `threads` threads), "upstream" (the slow API).
+    kind: "daphne", "uvicorn", "hypercorn" or "granian" (ASGI, one process each), "wsgi" (gunicorn, one process
+    with `threads` threads), "upstream" (the slow API).
     """
     port = claim_port(port)
     server = await launch(kind, _command(kind, port, threads, app), port=port, env=env, timeout=timeout,

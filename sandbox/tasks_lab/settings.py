@@ -60,13 +60,3 @@ CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's logging configuration
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
-    "loggers": {
-        "django": {"handlers": ["stderr"], "level": "WARNING"},
-        "django_tasks_db": {"handlers": ["stderr"], "level": "INFO"},  # "Starting worker ...": ready
-    },
-}

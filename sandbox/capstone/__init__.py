@@ -1,0 +1,1 @@
+"""Chapter 09: the capstone, a small live app built from every chapter."""

@@ -1,0 +1,1 @@
+"""Chapter 08: key considerations (database connections, thread safety, ASGI servers), measured."""

@@ -1,0 +1,108 @@
+"""A real load generator from a cell: locust, headless, against one URL; and a side-by-side comparison of servers.
+
+`lab.fire` (load.py) sends a fixed batch of requests and records each one; this module measures a server the
+way a load test does: N users in a closed loop for a few seconds, then requests per second and latency
+percentiles, read from locust's own CSV report. Locust runs as a child process tied to the kernel, like the
+servers, and on the same machine as the server: on a 2-core laptop the two compete for the CPU, so the numbers
+are comparisons between servers measured the same way, not capacity figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from sandbox.lab.boot import data_dir
+from sandbox.lab.servers import ServerError, child_env, spawn, start_server
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    server: str
+    users: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    requests: int
+    failures: int
+
+    def __str__(self) -> str:
+        return (f"{self.server:<10} {self.users:>5} users  {self.rps:8.1f} req/s  p50 {self.p50_ms:6.0f} ms  "
+                f"p95 {self.p95_ms:6.0f} ms  p99 {self.p99_ms:6.0f} ms  {self.failures} failed of {self.requests}")
+
+
+def _read_report(prefix: Path, server: str, users: int) -> LoadResult:
+    with open(f"{prefix}_stats.csv", newline="") as report:
+        row = next(r for r in csv.DictReader(report) if r["Name"] == "Aggregated")
+    number = lambda key: float(row[key]) if row[key] not in ("", "N/A") else float("nan")  # noqa: E731
+    return LoadResult(server, users, number("Requests/s"), number("50%"), number("95%"), number("99%"),
+                      int(row["Request Count"]), int(row["Failure Count"]))
+
+
+async def locust(url: str, *, users: int = 16, seconds: int = 3, label: str = "", timeout: float = 60.0):
+    """Run locust against `url` (a full URL): `users` concurrent users, no think time, for `seconds` after all
+    have started (statistics are reset once they have). Returns a LoadResult.
+
+    seconds: whole seconds, at least 2, measured after locust's first second, which is start-up (measured: with
+    `-t 2s` locust reports about one second of requests, or none on a busy machine), hence `-t seconds+1`.
+    """
+    if seconds < 2:
+        raise ValueError(f"seconds={seconds}: locust needs at least 2 s (its first second is start-up)")
+    base, _, path = url.partition("://")[2].partition("/")
+    folder = data_dir() / "load"
+    folder.mkdir(parents=True, exist_ok=True)
+    prefix = folder / f"{label or 'run'}-{users}-{time.monotonic_ns()}"
+    # a program of its own (exe:), not a module run inside the tie process: gevent must patch before any thread
+    command = [f"exe:{sys.executable}", "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
+               "--reset-stats",
+               "-u", str(users), "-r", str(max(users, 1) * 10), "-t", f"{round(seconds) + 1}s",
+               "--stop-timeout", "2",
+               "--host", f"{url.partition('://')[0]}://{base}", "--csv", str(prefix), "--loglevel", "ERROR"]
+    log = prefix.with_suffix(".log")
+    proc = spawn(command, log, child_env({"COURSE_LOAD_PATH": "/" + path}))
+    deadline = time.perf_counter() + timeout
+    try:
+        while proc.poll() is None:
+            if time.perf_counter() > deadline:
+                raise ServerError(f"locust did not finish within {timeout} s")
+            await asyncio.sleep(0.1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+    if not Path(f"{prefix}_stats.csv").exists():
+        raise ServerError(f"locust wrote no report (exit code {proc.returncode}):\n{log.read_text()[-2000:]}")
+    return _read_report(prefix, label or base, users)
+
+
+async def compare_servers(path: str, *, kinds=("daphne", "uvicorn", "hypercorn", "granian", "wsgi"),
+                          users=(1, 16, 64), seconds: int = 3, threads: int = 4,
+                          quiet: bool = False) -> list[LoadResult]:
+    """Serve the sandbox with each server in turn and load `path` at each concurrency level with locust.
+
+    One server runs at a time (they would compete for the CPU); each is stopped before the next starts.
+    """
+    rows = []
+    for kind in kinds:
+        server = await start_server(kind, threads=threads, quiet=True)
+        try:
+            for n in users:
+                rows.append(await locust(server.url + path, users=n, seconds=seconds, label=kind))
+                if not quiet:
+                    print(rows[-1])
+        finally:
+            server.stop()
+    return rows
+
+
+def compare_table(rows: list[LoadResult]) -> str:
+    """A plain-text table, one line per server and level."""
+    header = " | ".join(f.name for f in fields(LoadResult))
+    return "\n".join([header, *(str(row) for row in rows)])

@@ -1,0 +1,79 @@
+"""The load generator (locust, for real) and the two ASGI servers chapter 08 adds to daphne and uvicorn."""
+
+from __future__ import annotations
+
+import math
+
+import httpx
+import pytest
+
+from sandbox.lab import loadgen
+
+
+@pytest.mark.parametrize("kind", ["hypercorn", "granian"])
+def test_more_asgi_servers_serve_the_sandbox_concurrently(lab, run, kind):
+    async def scenario():
+        server = await lab.start_server(kind, quiet=True)
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+                page = await client.get("/catalog/items/")
+            return page, await lab.fire(server, "/wait/async/?s=0.5", 10), server
+        finally:
+            server.stop()
+
+    page, waits, server = run(scenario())
+    assert page.status_code == 200 and page.json()["items"]
+    assert not waits.errors and waits.wall < 5 * 0.5, "ten 0.5 s waits overlapped in one process"
+    assert not server.alive()
+
+
+def test_locust_measures_a_server_and_reports_percentiles_in_order(lab, run):
+    async def scenario():
+        server = await lab.start_server("uvicorn", quiet=True)
+        try:
+            ok = await lab.locust(server.url + "/whoami/", users=2, seconds=2, label="uvicorn")
+            missing = await lab.locust(server.url + "/no-such-page/", users=2, seconds=2)
+            return ok, missing
+        finally:
+            server.stop()
+
+    ok, missing = run(scenario())
+    assert ok.server == "uvicorn" and ok.users == 2
+    assert ok.requests > 0 and ok.failures == 0 and ok.rps > 0
+    assert ok.p50_ms <= ok.p95_ms <= ok.p99_ms
+    assert missing.requests > 0 and missing.failures == missing.requests, "a 404 counts as a failure"
+
+
+def test_locust_against_nothing_records_failures_not_a_crash(lab, run):
+    from sandbox.lab.servers import claim_port
+
+    result = run(lab.locust(f"http://127.0.0.1:{claim_port(None)}/", users=1, seconds=2))
+    assert result.failures == result.requests > 0 or (result.requests == 0 and math.isnan(result.p50_ms))
+
+
+def test_compare_servers_runs_each_server_alone_and_stops_it(lab, run, capsys):
+    rows = run(lab.compare_servers("/wait/async/?s=0.05", kinds=("uvicorn", "wsgi"), users=(1, 8), seconds=2,
+                                   threads=2))
+    assert [(r.server, r.users) for r in rows] == [("uvicorn", 1), ("uvicorn", 8), ("wsgi", 1), ("wsgi", 8)]
+    assert all(r.failures == 0 and r.requests > 0 for r in rows), lab.compare_table(rows)
+    by = {(r.server, r.users): r for r in rows}
+    # 8 users waiting 50 ms each: one event loop overlaps them all; two WSGI threads serve two at a time
+    assert by["uvicorn", 8].rps > 2 * by["wsgi", 8].rps
+    assert len(capsys.readouterr().out.splitlines()) == 4
+    assert lab.compare_table(rows).splitlines()[0].startswith("server | users | rps")
+    assert lab.compare_plot(rows).axes[0].get_xlabel() == "concurrent users"
+    from sandbox.lab.servers import RUNNING
+
+    assert not RUNNING
+
+
+def test_too_short_a_run_is_refused_with_the_reason(lab, run):
+    with pytest.raises(ValueError, match="at least 2 s"):
+        run(lab.locust("http://127.0.0.1:9/", seconds=1))
+
+
+def test_percentiles_locust_could_not_compute_are_nan_not_zero(tmp_path):
+    header = "Type,Name,Request Count,Failure Count,Requests/s,50%,95%,99%"
+    (tmp_path / "r_stats.csv").write_text(f"{header}\n,Aggregated,0,0,0.0,N/A,N/A,N/A\n")
+    result = loadgen._read_report(tmp_path / "r", "x", 1)
+    assert result.requests == 0 and math.isnan(result.p95_ms)
