@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sandbox import lab
 
-DEFAULTS = {"path": "/wait/async/?s=0.05", "users": (1, 16, 64), "seconds": 2,
+DEFAULTS = {"path": "/wait/async/?s=0.05", "users": (1, 16, 64), "seconds": 1.5,
             "kinds": ("daphne", "uvicorn", "hypercorn", "granian", "wsgi")}
 
 
@@ -66,7 +66,7 @@ def parse(argv=None):
     parser.add_argument("--path", default=DEFAULTS["path"])
     parser.add_argument("--users", type=int, nargs="+", default=DEFAULTS["users"])
     parser.add_argument("--kinds", nargs="+", default=DEFAULTS["kinds"])
-    parser.add_argument("--seconds", type=int, default=DEFAULTS["seconds"])
+    parser.add_argument("--seconds", type=float, default=DEFAULTS["seconds"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--markdown-out", type=Path)
     return parser.parse_args(argv)

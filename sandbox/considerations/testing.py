@@ -29,10 +29,15 @@ class TestRun:
     output: str
 
     def summary(self) -> str:
-        """The test lines and the final count, without pytest's header, tracebacks and timings."""
+        """The test lines, the assertion that failed and the final count, without pytest's header, the rest of
+        the tracebacks, and timings."""
         keep = [line for line in self.output.splitlines()
                 if re.search(r"(PASSED|FAILED|ERROR)( |$)|^(E  |FAILED )|\d+ (passed|failed)", line)]
-        return "\n".join(re.sub(r"\s+\[\s*\d+%\]$", "", line) for line in keep)
+        keep = [re.sub(r"\s+\[\s*\d+%\]$", "", line) for line in keep]
+        # pytest fits a short-summary line's " - message" to the terminal's width, and prints it whole when CI is
+        # set: the E lines above carry the message, so the summary line keeps only the test's name
+        keep = [re.sub(r"^(FAILED \S+) - .*$", r"\1", line) for line in keep]
+        return "\n".join(re.sub(r"^=+ (.*?) =+$", r"\1", line) for line in keep)  # rules as wide as the terminal
 
 
 def ini_file():
