@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sandbox.lab.boot import data_dir
 from sandbox.lab.servers import ServerError, child_env, spawn, start_server
@@ -68,16 +69,17 @@ async def locust(url: str, *, users: int = 16, seconds: float = 2.0, label: str 
     """
     if seconds <= 0:
         raise ValueError(f"seconds={seconds}: a load test needs a window of time")
-    base, _, path = url.partition("://")[2].partition("/")
+    target = urlsplit(url)
+    path = target.path + (f"?{target.query}" if target.query else "")
     folder = data_dir() / "load"
     folder.mkdir(parents=True, exist_ok=True)
     prefix = folder / f"{label or 'run'}-{users}-{time.monotonic_ns()}"
     # a program of its own (exe:), not a module run inside the tie process: gevent must patch before any thread
     command = [f"exe:{sys.executable}", "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
                "--reset-stats", "-u", str(users), "-r", str(max(users, 1) * 10), "--stop-timeout", "2",
-               "--host", f"{url.partition('://')[0]}://{base}", "--csv", str(prefix), "--loglevel", "INFO"]
+               "--host", f"{target.scheme}://{target.netloc}", "--csv", str(prefix), "--loglevel", "INFO"]
     log = prefix.with_suffix(".log")
-    proc = spawn(command, log, child_env({"COURSE_LOAD_PATH": "/" + path}))
+    proc = spawn(command, log, child_env({"COURSE_LOAD_PATH": path or "/"}))
     deadline = time.perf_counter() + timeout
     try:
         await _wait_for(proc, log, "All users spawned", deadline)
@@ -93,7 +95,7 @@ async def locust(url: str, *, users: int = 16, seconds: float = 2.0, label: str 
             proc.wait(5)
     if not Path(f"{prefix}_stats.csv").exists():
         raise ServerError(f"locust wrote no report (exit code {proc.returncode}):\n{log.read_text()[-2000:]}")
-    return _read_report(prefix, label or base, users)
+    return _read_report(prefix, label or target.netloc, users)
 
 
 async def compare_servers(path: str, *, kinds=("daphne", "uvicorn", "hypercorn", "granian", "wsgi"),

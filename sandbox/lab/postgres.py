@@ -61,12 +61,10 @@ def _as_postgres_user() -> list[str]:
 
 
 def _cluster_dir() -> Path:
-    """The notebook's data directory; under root a temporary one the `postgres` user owns (it may not be able to
-    reach the data directory)."""
+    """A fresh folder in the notebook's data directory; under root one in the temporary directory, owned by the
+    `postgres` user (who may not be able to reach the data directory)."""
     if os.geteuid() != 0:
-        folder = data_dir() / f"postgres-{os.getpid()}-{len(list(data_dir().glob('postgres-*')))}"
-        folder.mkdir(parents=True)
-        return folder
+        return Path(tempfile.mkdtemp(prefix="postgres-", dir=data_dir()))
     _prune_clusters()
     folder = Path(tempfile.mkdtemp(prefix=f"course-postgres-{os.getpid()}-"))
     shutil.chown(folder, "postgres", "postgres")
