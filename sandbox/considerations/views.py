@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import threading
 import time
 
@@ -17,12 +16,8 @@ from django.db.models import F
 from django.http import JsonResponse
 
 from sandbox.catalog.models import Item
+from sandbox.concurrency.views import _who
 from sandbox.considerations.models import PageCount
-
-
-def _who(**extra) -> dict:
-    return {"thread": threading.current_thread().name, "pid": os.getpid(), **extra}
-
 
 # --- Database connections ------------------------------------------------------------------------------------
 

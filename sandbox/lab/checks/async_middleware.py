@@ -24,9 +24,8 @@ from inspect import iscoroutinefunction
 from django.http import JsonResponse
 from django.utils.decorators import sync_and_async_middleware
 
-from sandbox.lab.checks.common import ExerciseFailed, not_attempted, passed, watch_loop
-
-BLOCKED = 0.25  # seconds the loop may stall before we call it blocked (see checks.sync_vs_async)
+from sandbox.lab.checks.common import BLOCKED, ExerciseFailed, not_attempted, passed, watch_loop
+from sandbox.lab.trace import where
 
 # The learner's middleware is installed under this dotted path, whatever its name in the notebook.
 LEARNER = None
@@ -331,18 +330,10 @@ class AuditBook:
 book = AuditBook()
 
 
-def _where() -> str:
-    try:
-        asyncio.get_running_loop()
-        return "event loop"
-    except RuntimeError:
-        return "worker thread"
-
-
 async def audit(request) -> None:
     """The async audit call (think: an HTTP call to an audit service): waits AUDIT_SECONDS without blocking."""
     book.entries.append({"kind": "async", "path": request.path, "thread": threading.current_thread().name,
-                         "where": _where()})
+                         "where": where()})
     book.in_flight += 1
     book.max_in_flight = max(book.max_in_flight, book.in_flight)
     try:
@@ -354,7 +345,7 @@ async def audit(request) -> None:
 def audit_sync(request) -> None:
     """The same call with a sync client: blocks its thread for AUDIT_SECONDS."""
     book.entries.append({"kind": "sync", "path": request.path, "thread": threading.current_thread().name,
-                         "where": _where()})
+                         "where": where()})
     time.sleep(AUDIT_SECONDS)
 
 

@@ -18,6 +18,7 @@ from sandbox.lab.checks.common import (
     ExerciseFailed,
     not_attempted,
     passed,
+    raise_view_errors,
     reject_coroutine,
     require_async_function,
 )
@@ -136,12 +137,7 @@ async def visit_counter(visits, n: int = 3) -> None:
         raise ExerciseFailed(ex, "a sync cache call (cache.get, cache.set, cache.incr...) ran on the event loop's "
                                  "thread. With a network cache such as Redis each one is a round trip that blocks "
                                  "every other request: use the a-methods, `await cache.aget(...)`")
-    for exc in errors:
-        if "coroutine" in str(exc):
-            raise ExerciseFailed(ex, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was used as "
-                                     "a value: a missing `await` before a cache a-method")
-    if errors:
-        raise ExerciseFailed(ex, f"the view raised {type(errors[0]).__name__}: {errors[0]}")
+    raise_view_errors(ex, errors, " before a cache a-method")
     bad = [r for r in responses if r.status_code != 200]
     if bad:
         raise ExerciseFailed(ex, f"the view answered HTTP {bad[0].status_code}, expected 200")

@@ -21,6 +21,7 @@ import httpx
 from django.urls import clear_url_caches, path
 
 from sandbox.lab.checks.common import (
+    BLOCKED,
     ExerciseFailed,
     not_attempted,
     passed,
@@ -29,7 +30,6 @@ from sandbox.lab.checks.common import (
     watch_loop,
 )
 
-BLOCKED = 0.25  # seconds the loop may stall before we call it blocked (the blocking mistakes stall it 0.4 s)
 urlpatterns = []  # filled by _serve(): the one view a check is testing
 _upstream = None
 

@@ -17,9 +17,8 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 
-from sandbox.lab.checks.common import ExerciseFailed, not_attempted, passed, watch_loop
+from sandbox.lab.checks.common import BLOCKED, ExerciseFailed, not_attempted, passed, watch_loop
 
-BLOCKED = 0.25  # seconds of event-loop stall that count as blocked (the blocking mistakes here stall it 0.5 s)
 ORIGIN = "http://127.0.0.1"
 IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 COLOURS = ["amber", "blue", "coral", "green", "violet"]

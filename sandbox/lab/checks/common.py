@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 
 PASS_MARK = "\u2705"
+BLOCKED = 0.25  # seconds the loop may stall before a check calls it blocked: well above scheduling noise on a busy
+#                 machine, well below the 0.4-0.5 s that the blocking mistakes in the exercises stall it for
 
 
 class ExerciseFailed(AssertionError):
@@ -30,6 +32,17 @@ def passed(exercise: str, detail: str) -> None:
 def not_attempted(exercise: str) -> NotImplementedError:
     return NotImplementedError(f"Exercise {exercise!r} is not attempted yet: replace the "
                                "`raise NotImplementedError` line with your code, then run this cell again.")
+
+
+def raise_view_errors(exercise: str, errors: list[BaseException], await_hint: str = "") -> None:
+    """Turn an exception the view raised into feedback; a coroutine used as a value means a missing await
+    (`await_hint` says where, e.g. " before a cache a-method")."""
+    for exc in errors:
+        if "coroutine" in str(exc):
+            raise ExerciseFailed(exercise, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was "
+                                           f"used as a value: a missing `await`{await_hint}")
+    if errors:
+        raise ExerciseFailed(exercise, f"the view raised {type(errors[0]).__name__}: {errors[0]}")
 
 
 @dataclass

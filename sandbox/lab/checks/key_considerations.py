@@ -22,7 +22,14 @@ import warnings
 from asgiref.sync import sync_to_async
 from django.http import JsonResponse
 
-from sandbox.lab.checks.common import ExerciseFailed, not_attempted, passed, reject_coroutine, require_async_function
+from sandbox.lab.checks.common import (
+    ExerciseFailed,
+    not_attempted,
+    passed,
+    raise_view_errors,
+    reject_coroutine,
+    require_async_function,
+)
 
 # --- exercise 1: sell seats without overselling ----------------------------------------------------------------
 
@@ -104,12 +111,7 @@ async def sell_seats(make_reserve, deadline: float = 6.0) -> None:
                                  "waits by awaiting")
     if any(isinstance(e, NotImplementedError) for e in errors):
         raise not_attempted(ex)
-    for exc in errors:
-        if "coroutine" in str(exc):
-            raise ExerciseFailed(ex, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was used as "
-                                     "a value: a missing `await`")
-    if errors:
-        raise ExerciseFailed(ex, f"the view raised {type(errors[0]).__name__}: {errors[0]}")
+    raise_view_errors(ex, errors)
     if "error" in outcome:
         raise ExerciseFailed(ex, f"the requests failed: {type(outcome['error']).__name__}: {outcome['error']}")
     responses = outcome["result"]

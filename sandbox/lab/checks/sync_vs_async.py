@@ -15,16 +15,16 @@ import time
 import httpx
 
 from sandbox.lab.checks.common import (
+    BLOCKED,
     ExerciseFailed,
     not_attempted,
     passed,
+    raise_view_errors,
     reject_coroutine,
     require_async_function,
     watch_loop,
 )
 
-BLOCKED = 0.25  # seconds the loop may stall before we call it blocked: well above scheduling noise on a busy machine,
-#                 well below the 0.4-0.5 s that the blocking mistakes in these exercises stall it for
 _upstream = None
 
 
@@ -79,16 +79,6 @@ async def _call_view(exercise: str, view, paths: list[str]):
     return responses, elapsed, watch, errors
 
 
-def _raise_view_errors(exercise: str, errors: list[BaseException]) -> None:
-    """Turn an exception the view raised into feedback; a coroutine used as a value means a missing await."""
-    for exc in errors:
-        if "coroutine" in str(exc):
-            raise ExerciseFailed(exercise, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was "
-                                           "used as a value: a missing `await`")
-    if errors:
-        raise ExerciseFailed(exercise, f"the view raised {type(errors[0]).__name__}: {errors[0]}")
-
-
 async def non_blocking_view(slow_hello, n: int = 5) -> None:
     """Exercise 'non-blocking-view': an async view that waits 0.5 s without holding up other requests."""
     ex = "non-blocking-view"
@@ -97,7 +87,7 @@ async def non_blocking_view(slow_hello, n: int = 5) -> None:
     if watch.max_gap > BLOCKED:
         raise ExerciseFailed(ex, f"the event loop was blocked for {watch.max_gap:.2f} s: time.sleep (or another "
                                  "sync wait) inside `async def` makes every request wait; use `await asyncio.sleep`")
-    _raise_view_errors(ex, errors)
+    raise_view_errors(ex, errors)
     bad = [r for r in responses if r.status_code != 200]
     if bad:
         raise ExerciseFailed(ex, f"the view answered HTTP {bad[0].status_code}, expected 200")
@@ -130,7 +120,7 @@ async def offload_blocking(report_view, n: int = 4) -> None:
         raise ExerciseFailed(ex, "legacy_report ran on the event loop's thread and blocked it "
                                  f"({watch.max_gap:.2f} s): pass the function itself to sync_to_async and await "
                                  "the result, `await sync_to_async(legacy_report)(n)`")
-    _raise_view_errors(ex, errors)
+    raise_view_errors(ex, errors)
     bad = [r for r in responses if r.status_code != 200]
     if bad:
         raise ExerciseFailed(ex, f"the view answered HTTP {bad[0].status_code}, expected 200")
