@@ -171,6 +171,41 @@ async def measure_websockets(n: int) -> Held:
         server.stop()
 
 
+@dataclass
+class Crowd:
+    """Chapter 06's crowd: `n` chat connections of one user, one message to all of them, then all of them gone."""
+
+    opened_seconds: float
+    received: int
+    idle_threads: int
+    held_threads: int
+    peak_threads: int
+    idle_rss_mb: float
+    held_rss_mb: float
+    gone_seconds: float
+
+
+async def measure_crowd(n: int) -> Crowd:
+    """Chapter 06's 1,000 chat connections as its notebook opens them (`sandbox.chat.clients`), on a fresh daphne."""
+    from sandbox.chat import clients
+
+    server = await lab.start_server("daphne", quiet=True)
+    try:
+        crowd, idle = await clients.login_cookie("crowd"), server.usage()
+        start = time.perf_counter()
+        async with lab.sample(server) as samples, clients.hold_chats(server, "stadium", crowd, n) as tabs:
+            opened, held = time.perf_counter() - start, server.usage()
+            await tabs[0].send(json.dumps({"text": "GOAL!"}))
+            heard = await asyncio.gather(*(clients.next_event(ws, "message", timeout=30) for ws in tabs),
+                                         return_exceptions=True)
+        gone = await clients.wait_until_empty("stadium", timeout=300)
+        received = sum(isinstance(h, dict) and h.get("text") == "GOAL!" for h in heard)
+        return Crowd(opened, received, idle.threads, held.threads, samples.peak_threads, idle.rss_mb, held.rss_mb,
+                     gone)
+    finally:
+        server.stop()
+
+
 async def measure_blocking(n: int = 5, seconds: float = 0.5) -> tuple[float, float]:
     """`n` concurrent requests to an async view calling time.sleep, and to one that awaits: wall seconds."""
     server = await lab.start_server("uvicorn", quiet=True)
@@ -247,6 +282,24 @@ async def held_rows(n: int) -> list[Row]:
     return [*rows, row]
 
 
+async def chapter_rows(n: int) -> list[Row]:
+    """The full-size figures of cells that the course's own test run repeats smaller (`lab.sized`)."""
+    progress("chapter 01: 400 in-flight requests to /wait/async/?s=3 (uvicorn)")
+    held = await measure_held_requests("async", 400, seconds=3)
+    rows = [held_row("chapter 01: 400 in-flight requests, async view `/wait/async/?s=3` (uvicorn)", held, 400,
+                     "one thread per in-flight request", held.peak_threads >= 400 and held.ok == 400)]
+    progress(f"chapter 06: {n} chat connections on one daphne, one message, then all leave")
+    c = await measure_crowd(n)
+    per_connection = (c.held_rss_mb - c.idle_rss_mb) * 1024 / n
+    rows.append(Row(f"chapter 06: {n:,} chat connections of one user (daphne)",
+                    f"opened in {c.opened_seconds:.1f} s; {c.received:,}/{n:,} received the message; threads idle "
+                    f"{c.idle_threads}, open {c.held_threads}, peak {c.peak_threads}; +{per_connection:.0f} KB per "
+                    f"connection; every presence row gone {c.gone_seconds:.1f} s after they left",
+                    "every connection hears the message, on a few threads; presence cleared",
+                    c.received == n and c.peak_threads <= 10))
+    return rows
+
+
 async def blocking_rows() -> list[Row]:
     """time.sleep in an async view blocks the event loop: concurrent requests run one after another."""
     progress("5 concurrent requests: time.sleep(0.5) in an async view vs await asyncio.sleep(0.5) (uvicorn)")
@@ -298,6 +351,7 @@ async def main(argv: list[str] | None = None) -> str:
         rows += await fanout_rows()
         rows += await held_rows(args.connections)
         rows += await blocking_rows()
+        rows += await chapter_rows(args.connections)
     finally:
         lab.stop_all()
     text = markdown(rows, time.perf_counter() - start)

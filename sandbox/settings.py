@@ -57,8 +57,10 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": DATA_DIR / "db.sqlite3",
         "OPTIONS": {
-            # WAL lets a server read while the kernel writes; the timeout waits out short write locks.
-            "init_command": "PRAGMA journal_mode=WAL;",
+            # WAL lets a server read while the kernel writes; the timeout waits out short write locks. With WAL,
+            # synchronous=NORMAL is SQLite's recommended setting: a commit no longer waits for the disk to flush
+            # (1,000 chat disconnects at once are 1,000 commits in chapter 06).
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             "timeout": 20,
         },
     }

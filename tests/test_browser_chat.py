@@ -19,9 +19,9 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "a-local-test-password"  # a throwaway user in the test's own database
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(
     not CHROMIUM and not services.require_real(),
-    reason="needs Debian's chromium (apt-get install chromium); CI installs it and never skips this")
+    reason="needs Debian's chromium (apt-get install chromium); CI installs it and never skips this")]
 
 
 async def _user_with_password(username: str) -> None:

@@ -247,6 +247,7 @@ async def _across(server_a, server_b, room: str, wait: float) -> tuple[dict, dic
         await bob_ws.close()
 
 
+@pytest.mark.slow  # servers and Redis
 @needs_redis
 def test_a_message_crosses_processes_through_redis(lab, run):
     async def scenario():
@@ -265,6 +266,7 @@ def test_a_message_crosses_processes_through_redis(lab, run):
     assert heard is not None and heard["text"] == "across" and heard["pid"] == b.pid != a.pid
 
 
+@pytest.mark.slow  # servers
 def test_the_in_memory_layer_does_not_cross_processes_and_daphne_refuses_strangers(lab, run):
     from websockets.exceptions import InvalidStatus
 

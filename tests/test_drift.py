@@ -92,3 +92,19 @@ def test_code_and_notebooks_are_ruff_clean():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_every_relative_link_in_a_notebook_opens_a_file_of_the_course():
+    """JupyterLab (started by `course lab`) serves the repository's folder: a relative link in a notebook opens in
+    it when its target is a file inside that folder."""
+    broken = []
+    for path in sorted([*ROOT.glob("notebooks/*.ipynb"), *ROOT.glob("exercises/*.ipynb"),
+                        *ROOT.glob("solutions/*.ipynb")]):
+        for cell in nbformat.read(path, as_version=4).cells:
+            for target in re.findall(r"\]\(([^)\s]+)\)", cell.source) if cell.cell_type == "markdown" else []:
+                if re.match(r"[a-z]+:|#", target):
+                    continue
+                file = (path.parent / target.split("#")[0]).resolve()
+                if not (file.is_relative_to(ROOT) and file.is_file()):
+                    broken.append(f"{path.relative_to(ROOT)}: {target}")
+    assert not broken, broken

@@ -1,7 +1,8 @@
 """Hygiene: a test run leaves no process behind and the working tree as it found it.
 
-The run-level guard lives in the root conftest (it checks after every run); these tests prove it works:
-a clean notebook run passes it, and a run that leaks a process is failed by it.
+The run-level guard lives in the root conftest (it checks after every run); these tests prove it works: a run
+that leaks a process is failed by it, and a notebook run twice is reported. (A notebook that starts a server and
+never stops it leaves nothing behind: tests/test_notebook_run.py.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from conftest import git_status, leftover_processes
+import pytest
+
+from conftest import KERNEL_LOGS, not_run_once
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,15 +27,7 @@ def _pytest(*args: str, marker: str, grace: str = "10") -> subprocess.CompletedP
                           capture_output=True, text=True, timeout=300)
 
 
-def test_a_server_starting_notebook_leaves_nothing_behind():
-
-    marker, before = uuid.uuid4().hex, git_status()
-    result = _pytest("-n0", "solutions/01-sync-vs-async.ipynb", marker=marker)
-    assert result.returncode == 0, result.stdout[-2000:]
-    assert leftover_processes(marker) == []
-    assert git_status() == before
-
-
+@pytest.mark.slow  # pytest in a child process
 def test_the_guard_fails_a_run_that_leaks_a_process(tmp_path):
     leaky = tmp_path / "test_leaky.py"
     leaky.write_text("import subprocess, sys\n\ndef test_leak():\n"
@@ -40,3 +35,17 @@ def test_the_guard_fails_a_run_that_leaks_a_process(tmp_path):
     result = _pytest("-p", "conftest", "-n0", str(leaky), marker=uuid.uuid4().hex, grace="1")
     assert result.returncode == 1
     assert "HYGIENE FAILURE: processes left running" in result.stdout
+
+
+def test_a_notebook_run_twice_or_never_is_reported():
+    marker = uuid.uuid4().hex
+    log = KERNEL_LOGS / f"{marker}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = ["notebooks/01-a.ipynb", str(ROOT / "notebooks/02-b.ipynb"), "notebooks/02-b.ipynb",
+               "exercises/02-b.ipynb"]  # the same notebook twice (once by its full path); an exercise, not counted
+    log.write_text("".join(f"{line}\n" for line in started))
+    try:
+        tested = {"notebooks/01-a.ipynb", "notebooks/02-b.ipynb", "solutions/03-c.ipynb"}
+        assert not_run_once(marker, tested) == {"notebooks/02-b.ipynb": 2, "solutions/03-c.ipynb": 0}
+    finally:
+        log.unlink()

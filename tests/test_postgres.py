@@ -11,6 +11,8 @@ from sandbox.lab import postgres
 from tests.test_servers import _gone
 from tests.test_services import assert_gone_with_its_kernel
 
+pytestmark = pytest.mark.slow  # a private PostgreSQL
+
 needs_postgres = pytest.mark.skipif(not postgres.find_postgres_bin("initdb") and not postgres.require_real(),
                                     reason="needs PostgreSQL (CI installs it and never skips this)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 
@@ -45,13 +46,18 @@ def test_fanout_views_need_a_loopback_upstream(lab, run):
 
 def test_fanout_views_call_the_upstream_concurrently_or_one_by_one(lab, run):
     async def scenario():
-        await lab.start_upstream(quiet=True)
-        async with lab.client(timeout=20) as c:
-            return [(await c.get(f"/fanout/{style}/?n=4&s=0.3")).json() for style in ("async", "sync")]
+        upstream = await lab.start_upstream(quiet=True)
+        found = []
+        async with lab.client(timeout=20) as c, httpx.AsyncClient(base_url=upstream.url, timeout=10) as http:
+            for style in ("async", "sync"):
+                await http.get("/reset")
+                body = (await c.get(f"/fanout/{style}/?n=4&s=0.3")).json()
+                found.append((body, (await http.get("/stats")).json()["max_in_flight"]))
+        return found
 
-    fan_async, fan_sync = run(scenario())
+    (fan_async, together), (fan_sync, one_at_a_time) = run(scenario())
     assert [r["i"] for r in fan_async["results"]] == [r["i"] for r in fan_sync["results"]] == [0, 1, 2, 3]
-    assert fan_sync["elapsed"] > 2 * fan_async["elapsed"]
+    assert (together, one_at_a_time) == (4, 1)  # counted by the upstream
 
 
 def test_stream_sends_ticks(lab, run):

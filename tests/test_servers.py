@@ -16,6 +16,8 @@ from jupyter_client.manager import start_new_kernel
 
 from sandbox.lab.servers import RUNNING
 
+pytestmark = pytest.mark.slow  # kernels and servers
+
 
 def _gone(pid: int, timeout: float = 15.0) -> bool:
     end = time.time() + timeout

@@ -14,6 +14,8 @@ from jupyter_client.manager import start_new_kernel
 from sandbox.lab import services
 from tests.test_servers import _gone, _run_cell
 
+pytestmark = pytest.mark.slow  # Redis and workers
+
 
 def test_redis_answers_and_stops(lab, run):
     import redis.asyncio as aioredis

@@ -7,12 +7,16 @@ clicks it, so the test follows every relative link of every page.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
-from sandbox.lab.site import FOLDERS, REPO, build_site
+from sandbox.lab.site import FOLDERS, REPO
+
+pytestmark = pytest.mark.slow  # converts every notebook
 
 LINK = re.compile(r'''(?:href|src)\s*=\s*["']([^"']*)["']''', re.I)
 EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//|#)", re.I)  # http(s):, mailto:, data:, javascript:, //host, #anchor
@@ -20,8 +24,13 @@ EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//|#)", re.I)  # http(s):, mailto
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> tuple[Path, list[Path]]:
-    out = tmp_path_factory.mktemp("site")
-    return out, build_site(out)
+    """The site as `course site` builds it (one build for every test here); the pages it wrote."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    result = subprocess.run([sys.executable, "-m", "sandbox.lab.cli", "site", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"{len(list(out.rglob('*.html')))} pages written" in result.stdout
+    return out, sorted(out.rglob("*.html"))
 
 
 def relative_links(page: Path) -> list[str]:
@@ -75,13 +84,3 @@ def test_no_link_points_to_a_notebook(site):
     stale = [f"{page.relative_to(out)}: {link}" for page in pages for link in LINK.findall(page.read_text("utf-8"))
              if re.search(r"\.ipynb(?:[#?]|$)", link, re.I)]
     assert not stale, "\n".join(stale)
-
-
-def test_course_site_command_builds_the_site(tmp_path):
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "sandbox.lab.cli", "site", "--out", str(tmp_path / "site")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "site" / "index.html").exists() and "pages written" in result.stdout

@@ -102,6 +102,7 @@ def _main_module_task(text: str) -> int:
 _main_module_task.__module__ = "__main__"  # as if defined in a notebook cell
 
 
+@pytest.mark.slow  # a worker
 def test_a_real_db_worker_runs_importable_tasks_and_cannot_import_main(chapter, lab, monkeypatch):
     from django.tasks import task
     from django_tasks_db.models import DBTaskResult

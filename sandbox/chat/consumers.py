@@ -56,11 +56,12 @@ def join(room: str, user, channel_name: str) -> tuple[bool, list[str]]:
 
 @database_sync_to_async
 def leave(room: str, user, channel_name: str) -> tuple[bool, list[str]]:
-    """Forget one connection. Returns (was it the user's last one in the room?, who is still here)."""
+    """Forget one connection. Returns (was it the user's last one in the room?, who is still here if it was:
+    only then does the room hear of it)."""
     with transaction.atomic():
         Presence.objects.filter(channel_name=channel_name).delete()
         last = not Presence.objects.filter(room=room, user=user).exists()
-    return last, _who(room)
+    return last, _who(room) if last else []
 
 
 async def history(room: str, limit: int = HISTORY) -> list[dict]:

@@ -4,10 +4,10 @@ Modules by role: boot (setup), clients (in-process HTTP), servers (real servers 
 Redis, task-queue workers), postgres (a private PostgreSQL), load (concurrent requests and connections, resource
 sampling), loadgen (locust, and servers compared under it), plots (timelines, comparisons), trace (which thread ran
 what; hop and query counts), guards (expect_raises, the scoped escape hatch, show_source), checks (exercise
-checks). Importing changes nothing.
+checks); `sized` is the test run's one switch for heavy measurements. Importing changes nothing.
 """
 
-from sandbox.lab.boot import boot, data_dir
+from sandbox.lab.boot import boot, data_dir, sized
 from sandbox.lab.clients import client
 from sandbox.lab.guards import UNSAFE_allow_sync_orm_in_event_loop, expect_raises, show_source
 from sandbox.lab.load import fire, hold_websockets, sample
@@ -16,7 +16,7 @@ from sandbox.lab.plots import compare_plot, timeline, usage_plot
 from sandbox.lab.postgres import available, pg_connections, postgres_env, start_postgres
 from sandbox.lab.servers import PortInUse, ServerError, start_server, start_upstream, stop_all
 from sandbox.lab.services import ServiceMissing, start_redis, start_worker
-from sandbox.lab.trace import Hops, Tracer, count_hops, where
+from sandbox.lab.trace import Hops, InFlight, Tracer, count_hops, where
 
 __all__ = [
     "LoadResult",
@@ -24,6 +24,7 @@ __all__ = [
     "ServerError",
     "ServiceMissing",
     "Hops",
+    "InFlight",
     "Tracer",
     "UNSAFE_allow_sync_orm_in_event_loop",
     "available",
@@ -42,6 +43,7 @@ __all__ = [
     "postgres_env",
     "sample",
     "show_source",
+    "sized",
     "start_postgres",
     "start_redis",
     "start_server",

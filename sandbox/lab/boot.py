@@ -38,6 +38,15 @@ class BootInfo:
 _booted: BootInfo | None = None
 
 
+def sized(full, test):
+    """`full`, or `test` during the course's own test run (COURSE_TEST_RUN is set in every process it starts).
+
+    The one switch for heavy measurements: a notebook's committed outputs come from a full-size run, the test run
+    repeats the same code at a size that fits a busy machine, and `benchmarks/` reproduces the full-size figures.
+    """
+    return test if os.environ.get("COURSE_TEST_RUN") else full
+
+
 def notebook_name() -> str:
     """The notebook's stem: JupyterLab and the test harness pass its path in JPY_SESSION_NAME."""
     session = os.environ.get("JPY_SESSION_NAME", "")

@@ -1,17 +1,40 @@
-"""The `course` command: check and reset exercises, diagnose the machine, and (for maintainers) regenerate
-exercises and re-run notebooks."""
+"""The `course` command: open the course in JupyterLab, check and reset exercises, diagnose the machine, and (for
+maintainers) regenerate exercises and re-run notebooks."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from sandbox.lab import classroom, doctor, exercises, grading
-from sandbox.lab.boot import DATA_ROOT
-from sandbox.lab.notebooks import NotebookError, execute, read
+# nbformat validates with jsonschema, which imports rfc3987_syntax when it is installed (JupyterLab's dependencies
+# install it) and spends 1.2 s building a grammar for IRI formats no notebook uses: every command would pay it.
+sys.modules.setdefault("rfc3987_syntax", None)  # so `import rfc3987_syntax` fails at once; jsonschema expects that
+
+from sandbox.lab import classroom, doctor, exercises, grading  # noqa: E402
+from sandbox.lab.boot import DATA_ROOT, REPO  # noqa: E402
+from sandbox.lab.notebooks import NotebookError, execute, read  # noqa: E402
+
+START_HERE = "notebooks/00-start-here.ipynb"
+
+
+def cmd_lab(args) -> int:
+    """JupyterLab on the whole course (lessons, exercises, solutions, docs), opened at the start-here notebook.
+
+    `jupyter lab notebooks/00-start-here.ipynb` alone would serve only `notebooks/` (Jupyter takes a file's folder
+    as its root when no root is set), and every link to `../exercises/` would be a 404; this serves the course's
+    folder wherever it is started from. Any other option goes to JupyterLab, for example `course lab --port 8890`.
+    """
+    command = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={REPO}",
+               f"--LabApp.default_url=/lab/tree/{START_HERE}", *args.jupyter_options]
+    if os.name == "posix":
+        os.execv(sys.executable, command)  # JupyterLab takes over this process: Ctrl-C reaches it alone
+    import subprocess
+
+    return subprocess.call(command)
 
 
 def cmd_check(args) -> int:
@@ -145,6 +168,9 @@ def cmd_site(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="course", description="Async Django, hands-on: the course's own tools.")
     sub = p.add_subparsers(dest="command", required=True)
+    lab = sub.add_parser("lab", help="open the course in JupyterLab, at the start-here notebook",
+                         description="Any further option goes to JupyterLab, e.g. `course lab --port 8890`.")
+    lab.set_defaults(func=cmd_lab)
     c = sub.add_parser("check", help="run exercise notebooks and report each exercise")
     c.add_argument("notebooks", nargs="+")
     c.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
@@ -182,7 +208,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, rest = p.parse_known_args(argv)
+    if rest and args.command != "lab":
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.jupyter_options = rest if args.command == "lab" else []
     try:
         return args.func(args)
     except NotebookError as exc:

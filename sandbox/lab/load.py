@@ -22,6 +22,7 @@ class Record:
     status: int | None
     thread: str | None = None
     error: str | None = None
+    at: float | None = None  # the server's clock when its view answered, if the view says (`_who`)
 
     @property
     def seconds(self) -> float:
@@ -42,17 +43,31 @@ class Run:
     def errors(self) -> list[Record]:
         return [r for r in self.records if r.error or (r.status or 0) >= 400]
 
+    def at_once(self, seconds: float) -> int:
+        """The most views provably running at the same moment, when each spent at least `seconds` before answering.
+
+        A view that answered at time t was running during [t - seconds, t]; the most of those intervals that share
+        a moment is a lower bound of how many ran together. It counts, it does not time: a busy machine can delay
+        every answer, but it cannot make views that ran one after another (answers at least `seconds` apart) look
+        as if they overlapped. The server's clock is used when the views report it, else the client's (in-process,
+        where the client's clock is the server's).
+        """
+        ends = sorted(r.at if r.at is not None else r.end for r in self.records if not r.error)
+        return max((sum(1 for e in ends if t - seconds < e <= t) for t in ends), default=0)
+
     def summary(self) -> str:
         n = len(self.records)
         return (f"{self.label}: {n} request{'s' * (n != 1)} in {self.wall:.2f} s, "
                 f"{len(self.threads)} server thread(s), {len(self.errors)} error(s)")
 
 
-def _thread_of(response: httpx.Response) -> str | None:
+def _facts_of(response: httpx.Response) -> tuple[str | None, float | None]:
+    """The thread that answered and the server's clock at the answer, when the view says (`_who`)."""
     try:
-        return response.json().get("thread")
+        body = response.json()
+        return body.get("thread"), body.get("at")
     except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        return None
+        return None, None
 
 
 async def fire(target, path: str, n: int, *, label: str | None = None, timeout: float = 60.0) -> Run:
@@ -71,7 +86,8 @@ async def fire(target, path: str, n: int, *, label: str | None = None, timeout: 
         records[i].start = time.perf_counter() - t0
         try:
             response = await client.get(path)
-            records[i].status, records[i].thread, records[i].error = response.status_code, _thread_of(response), None
+            records[i].status, records[i].error = response.status_code, None
+            records[i].thread, records[i].at = _facts_of(response)
         except Exception as exc:  # a load test records failures instead of stopping at the first one
             records[i].error = f"{type(exc).__name__}: {exc}"
         records[i].end = time.perf_counter() - t0

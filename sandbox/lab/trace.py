@@ -133,3 +133,29 @@ def count_hops():
         log.removeHandler(handler)
         log.setLevel(level)
         log.propagate = propagate
+
+
+class InFlight:
+    """Counts the calls inside a `with` block at the same moment, and the most there ever were (`peak`).
+
+    Wrap the body of a handler you study (`with at_once: ...`, in sync or async code alike) to see whether its
+    calls ran together or one after another: a count, which a busy machine cannot fake the way it can skew a time.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.now = self.peak = 0
+
+    def __enter__(self) -> InFlight:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            self.now -= 1
+
+    def reset(self) -> None:
+        with self._lock:
+            self.now = self.peak = 0

@@ -16,7 +16,9 @@ from sandbox.middleware_lab.middleware import mark
 
 
 def _answer(request) -> JsonResponse:
-    return JsonResponse({"trail": request.trail, "thread": request.trail[-1]["thread"]})
+    """The trail, and the server's clock when the view answered (`at`: how a load test tells views that ran
+    together from views that ran one after another)."""
+    return JsonResponse({"trail": request.trail, "thread": request.trail[-1]["thread"], "at": time.time()})
 
 
 async def trail(request):

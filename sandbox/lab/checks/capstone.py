@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import re
 import uuid
+from pathlib import Path
 
 from sandbox.lab.checks.common import ExerciseFailed, not_attempted, passed, require_async_function
 
@@ -57,12 +58,16 @@ def _log(process) -> str:
     return process.log_path.read_text(errors="replace")
 
 
+STUB = re.compile(r"# YOUR CODE HERE\n\s*raise NotImplementedError")  # what `course exercises` leaves in place
+
+
 def _import(ex: str, module: str):
-    """Import the learner's module in this kernel, as it is on disk now; a clear message when that fails."""
+    """Import the learner's module in this kernel, as it is on disk now; a clear message when that fails. A module
+    that still holds the exercise's stub is "not attempted" at once: the check's processes need not start."""
     from sandbox.capstone import run
 
     try:
-        return run.import_fresh(f"{PACKAGE}.{module}")
+        imported = run.import_fresh(f"{PACKAGE}.{module}")
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith(PACKAGE):
             raise ExerciseFailed(ex, f"there is no `{exc.name}` yet: run the cell that writes "
@@ -71,6 +76,9 @@ def _import(ex: str, module: str):
     except Exception as exc:
         raise ExerciseFailed(ex, f"{PACKAGE}/{module}.py could not be imported: "
                                  f"{type(exc).__name__}: {exc}") from None
+    if STUB.search(Path(imported.__file__).read_text()):
+        raise not_attempted(ex)
+    return imported
 
 
 async def _start(ex: str, *, server: bool, worker: bool):

@@ -1,0 +1,110 @@
+"""How one test run shares the machine: which items must run together, and which start first.
+
+- Scopes: every item of one file runs on one pytest-xdist worker (a notebook's cells share its kernel), and
+  everything that drives the shared JupyterLab (tests/jupyterlab.py) runs on one worker, which starts it once.
+- Order: the heaviest scopes start first, so that no long notebook is left to run alone at the end. A scope weighs
+  what WEIGHTS says (seconds measured in a test run on a 2-core machine); a notebook without a line there weighs
+  what its committed run took (nbclient stores each cell's start and end in its metadata), a test module 1.
+- Markers: notebooks are `slow` (they start kernels, and most start servers), so `pytest -m "not slow"` is a
+  fast tier for authors.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+import pytest
+from xdist.scheduler import LoadScopeScheduling
+
+from tests import jupyterlab
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNEL_START = 3.0  # seconds a notebook costs before its first cell (a kernel and the setup cell's imports)
+LOADED = 1.4  # a notebook's committed run had the machine to itself; in the test run it shares it
+WEIGHTS = {  # seconds on a 2-core machine under the test run's own load, from `--durations=0`: the heavy scopes
+    "solutions/09-capstone.ipynb": 90,  # its exercise probes start daphne and a worker each
+    "notebooks/08-key-considerations.ipynb": 60,
+    "notebooks/01-sync-vs-async.ipynb": 55,
+    "tests/test_classroom.py": 50,
+    "solutions/08-key-considerations.ipynb": 45,
+    "notebooks/07-background-tasks.ipynb": 40,
+    "tests/test_considerations.py": 40,
+    "tests/test_cli.py": 35,
+    "tests/test_servers.py": 35,
+    "notebooks/06-channels-websockets.ipynb": 35,
+    "solutions/06-channels-websockets.ipynb": 27,
+    "tests/test_loadgen.py": 25,
+    "tests/test_postgres.py": 23,
+    "notebooks/09-capstone.ipynb": 22,
+    "notebooks/03-async-views.ipynb": 22,
+    "solutions/03-async-views.ipynb": 20,
+    "solutions/01-sync-vs-async.ipynb": 19,
+    "tests/test_notebook_run.py": 18,
+    "tests/test_chat.py": 15,
+    "tests/test_capstone.py": 14,
+    "tests/test_benchmark.py": 14,
+    "solutions/07-background-tasks.ipynb": 13,
+    "tests/test_site.py": 11,
+    "tests/test_services.py": 10,
+}
+
+
+def scope_of(nodeid: str) -> str:
+    path = nodeid.split("::", 1)[0]
+    if path in jupyterlab.BROWSER_NOTEBOOKS or path == "tests/test_jupyterlab_browser.py":
+        return jupyterlab.GROUP
+    return path
+
+
+@cache
+def notebook_seconds(path: Path) -> float:
+    """What the committed run of a notebook took, from its cells' execution metadata."""
+    total = KERNEL_START
+    for cell in json.loads(path.read_text())["cells"]:
+        stamps = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in stamps and "shell.execute_reply" in stamps:
+            start, end = (datetime.fromisoformat(stamps[k]) for k in ("iopub.execute_input", "shell.execute_reply"))
+            total += (end - start).total_seconds()
+    return total
+
+
+def weight_of(scope: str, path: Path) -> float:
+    """What a scope costs; `path` is the file of one of its items."""
+    if scope in WEIGHTS:
+        return WEIGHTS[scope]
+    if scope == jupyterlab.GROUP:  # JupyterLab and Chromium start, then the two notebooks run through the UI
+        return 30 + LOADED * sum(notebook_seconds(ROOT / p) for p in jupyterlab.BROWSER_NOTEBOOKS)
+    if path.suffix == ".ipynb":
+        return LOADED * notebook_seconds(path)
+    return 1
+
+
+class CourseScheduling(LoadScopeScheduling):
+    """pytest-xdist's scope scheduling, with the course's scopes, in the order collection left them."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return scope_of(nodeid)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    config.option.loadscopereorder = False  # keep the heaviest-first order of pytest_collection_modifyitems
+    return CourseScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by the markers added here
+def pytest_collection_modifyitems(session, config, items):
+    for item in items:
+        if item.path.suffix == ".ipynb":
+            item.add_marker(pytest.mark.slow)
+    weights = {}
+    for item in items:
+        scope = scope_of(item.nodeid)
+        if scope not in weights:
+            weights[scope] = weight_of(scope, item.path)
+    # Heaviest scope first; within the JupyterLab scope its tests (which see JupyterLab as it opened) before its
+    # notebooks. The sort is stable: the cells of a notebook keep their order.
+    items.sort(key=lambda item: (-weights[scope_of(item.nodeid)], scope_of(item.nodeid), item.path.suffix == ".ipynb"))
