@@ -71,17 +71,6 @@ def test_check_reports_each_exercise_of_a_stub(tmp_path):
     assert path.read_bytes() == before, "course check modified the learner's notebook"
 
 
-def test_check_survives_a_kernel_that_dies(tmp_path):
-    stem = QUICK
-    nb = nbformat.read(ROOT / "solutions" / f"{stem}.ipynb", as_version=4)
-    first_check = next(i for i, c in enumerate(nb.cells) if exercises.CHECK_TAG in c.metadata.get("tags", []))
-    nb.cells.insert(first_check, nbformat.v4.new_code_cell("import os\nos._exit(1)"))
-    path = tmp_path / f"{stem}.ipynb"
-    nbformat.write(nb, path)
-    result = course("check", str(path))
-    assert result.returncode == 1 and "the kernel died" in result.stdout and "Traceback" not in result.stdout
-
-
 def test_reset_backs_up_the_learners_work_then_restores(tmp_path, copy):
     stem = exercises.chapters()[0]
     target = copy / "exercises" / f"{stem}.ipynb"
@@ -135,9 +124,10 @@ def test_stub_replaces_each_block_at_its_indentation():
                                       "print(y)")
 
 
-@pytest.mark.parametrize("endless", ["while True:\n    pass", "import asyncio\nawait asyncio.sleep(3600)"])
-def test_check_stops_an_endless_cell_and_reports_it(tmp_path, endless):
-    """A sync loop can be interrupted; a top-level await cannot, so the kernel is shut down instead."""
+def test_check_stops_an_endless_await_and_reports_it(tmp_path):
+    """A top-level await cannot be interrupted, so the kernel is shut down instead. (An endless sync loop, which
+    can be interrupted, and a kernel that dies: tests/test_classroom.py, through the same `grading.check`.)"""
+    endless = "import asyncio\nawait asyncio.sleep(3600)"
     stem = QUICK
     nb = nbformat.read(ROOT / "exercises" / f"{stem}.ipynb", as_version=4)
     nb.cells.insert(2, nbformat.v4.new_code_cell(endless))
