@@ -9,17 +9,15 @@ a `QueuedKernel`, which hands each cell's messages to nbval in order. So:
   "error" without an error message (a mistyped magic) fails its own item, saying which.
 
 Two more sources feed the same items:
-- For a solution notebook, the same kernel then runs each exercise's stub and planted wrong answers (the
-  exercise cell with its solution block replaced, then the check cell again); `ExerciseItem`s judge them.
+- For a solution notebook, the same kernel then runs the exercise probes of tests/probes.py (stubs, acceptable
+  variants, planted wrong answers, isolation); `ExerciseItem`s judge them.
 - The notebooks in `jupyterlab.BROWSER_NOTEBOOKS` are run by JupyterLab itself, in Chromium, from the
   README's command (see tests/jupyterlab.py); nbval judges the outputs the page holds.
 """
 
 from __future__ import annotations
 
-import ast
 import copy
-import textwrap
 import time
 from collections import defaultdict, deque
 from queue import Empty
@@ -30,9 +28,9 @@ from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
 from nbval.plugin import IPyNbFile, NbCellError
 
 from sandbox.lab import exercises, grading
+from tests import probes
 
 RAISES = "raises-exception"
-PROBE_CELLS = 3  # queued per exercise probe: forget the exercise's names, the answer, the check
 
 
 def may_fail(cell) -> bool:
@@ -144,48 +142,6 @@ class QueuedKernel(RunningKernel):
         return outputs, self.reply(msg_id, timeout)
 
 
-def _exercise_cells(nb) -> dict[str, tuple]:
-    """{exercise id: (the cell holding its solution block, its check cell)}, in exercise order."""
-    blocks = [c for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source]
-    checks = [c for c in nb.cells if exercises.CHECK_TAG in c.metadata.get("tags", [])]
-    ids = exercises.exercise_ids(nb)
-    assert len(blocks) == len(checks) == len(ids), "one solution block and one check cell per exercise"
-    return {ex: (block, check) for ex, block, check in zip(ids, blocks, checks, strict=True)}
-
-
-def replace_block(source: str, answer: str) -> str:
-    """The exercise cell with its solution block replaced by `answer`, at the block's indentation."""
-    return exercises.BLOCK.sub(lambda m: textwrap.indent(answer, m.group(1)) + "\n", source)
-
-
-def probes(nb, chapter: str) -> list[tuple[str, str, str, object]]:
-    """(exercise, name, expected status, planted answer or None): every exercise's stub, then every planted
-    answer. The stubs come first, while no failed check has left anything behind in the kernel."""
-    from tests.planted import PLANTED
-
-    ids = list(_exercise_cells(nb))
-    stubs = [(ex, "stub", "not attempted", None) for ex in ids]
-    return stubs + [(ex, p.mistake, "failed", p) for ex in ids for p in PLANTED.get(chapter, {}).get(ex, [])]
-
-
-def forget(source: str) -> str:
-    """Code that removes the names a cell defines at its top level, so that a probe of an exercise meets none of
-    an earlier answer's definitions (a stub that raises before it defines its class must leave no class at all,
-    as in a learner's fresh notebook)."""
-    try:
-        tree = compile(source, "<cell>", "exec", ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-    except SyntaxError:  # a cell magic (%%writefile): it defines files, not names
-        return ""
-    names = set()
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names |= {t.id for t in targets if isinstance(t, ast.Name)}
-    return "".join(f"globals().pop({name!r}, None)\n" for name in sorted(names))
-
-
 class NotebookFile(IPyNbFile):
     """nbval's collector of one notebook, in lax mode, with one execution behind all its items."""
 
@@ -200,22 +156,16 @@ class NotebookFile(IPyNbFile):
     def collect(self):
         yield from super().collect()
         if self.path.parent.name == "solutions" and self.path.stem in exercises.chapters():
-            for position, (ex, name, status, planted) in enumerate(probes(self.nb, self.path.stem)):
-                yield ExerciseItem.from_parent(self, name=f"{ex}: {name}", position=position, exercise=ex,
-                                               expected=status, planted=planted)
+            first = sum(c.cell_type == "code" for c in self.nb.cells)
+            for probe in probes.probes(self.nb, self.path.stem):
+                yield ExerciseItem.from_parent(self, name=f"{probe.exercise}: {probe.name}", probe=probe, first=first)
+                first += probes.CELLS_PER_STEP * len(probe.steps)
 
     def probe_sources(self) -> list[tuple[str, bool]]:
-        """For each probe, PROBE_CELLS cells: forget the exercise's names, run the exercise cell with the probe's
-        answer, run the check cell again."""
+        """The cells of every probe of this solution notebook (tests/probes.py), when its probes were selected."""
         if not any(isinstance(i, ExerciseItem) for i in self.session.items if i.parent is self):
             return []
-        cells = _exercise_cells(self.nb)
-        sources = []
-        for ex, _name, _status, planted in probes(self.nb, self.path.stem):
-            block, check = cells[ex]
-            answer = exercises.stub(block.source) if planted is None else replace_block(block.source, planted.code)
-            sources += [(forget(block.source), True), (answer, True), (check.source, True)]
-        return sources
+        return [cell for probe in probes.probes(self.nb, self.path.stem) for cell in probes.sources(self.nb, probe)]
 
     def setup(self):
         from tests import jupyterlab
@@ -231,32 +181,35 @@ class NotebookFile(IPyNbFile):
 
 
 class ExerciseItem(pytest.Item):
-    """One exercise probe run after a solution notebook: the stub must be reported as not attempted, and each
-    planted wrong answer must fail with feedback that names its mistake."""
+    """One exercise probe run after a solution notebook (tests/probes.py), judged by what its last check said."""
 
-    def __init__(self, *, position: int, exercise: str, expected: str, planted, **kwargs):
+    def __init__(self, *, probe, first: int, **kwargs):
         super().__init__(**kwargs)
-        self.position, self.exercise, self.expected, self.planted = position, exercise, expected, planted
+        self.probe, self.first = probe, first  # `first`: the position of its first cell in the kernel's queue
 
     def runtest(self):
-        kernel, cells = self.parent.kernel, self.parent.nb.cells
-        first = sum(c.cell_type == "code" for c in cells) + PROBE_CELLS * self.position
+        kernel, probe = self.parent.kernel, self.probe
         if not kernel.ids:
             kernel.queue_all()
         timeout = self.config.option.nbval_cell_timeout
-        for position in range(first, first + PROBE_CELLS - 1):  # forgetting, and the answer: the check judges them
+        last = self.first + probes.CELLS_PER_STEP * len(probe.steps) - 1
+        for position in range(self.first, last):  # the earlier cells: only the last check is judged
             kernel.outputs_of(position, timeout)
-        outputs, reply = kernel.outputs_of(first + PROBE_CELLS - 1, timeout)
+        outputs, reply = kernel.outputs_of(last, timeout)
         if reply is None or reply["status"] == "aborted":
-            raise AssertionError(f"{self.exercise}: this probe never ran: the solution notebook stopped early")
-        check = copy.deepcopy(_exercise_cells(self.parent.nb)[self.exercise][1])
-        check.outputs, check.execution_count = outputs, (reply or {}).get("execution_count")
+            raise AssertionError(f"{probe.exercise}: this probe never ran: the solution notebook stopped early")
+        cells = probes.exercise_cells(self.parent.nb)
+        check = copy.deepcopy(cells[probe.exercise][1])
+        check.outputs, check.execution_count = outputs, reply.get("execution_count")
         result = grading.outcome(check)
-        what = "the stub" if self.planted is None else f"planted '{self.planted.mistake}'"
-        assert result.status == self.expected, f"{self.exercise}: {what} gave {result}"
-        if self.planted is not None:
-            assert self.planted.expect in result.feedback, (
-                f"{self.exercise}: feedback for {what} is {result.feedback!r}; it must name {self.planted.expect!r}")
+        assert result.status == probe.expected, f"{probe.exercise}: {probe.name} gave {result}"
+        if probe.planted is not None:
+            assert probe.planted.expect in result.feedback, (
+                f"{probe.exercise}: the feedback for '{probe.name}' is {result.feedback!r}; it must name "
+                f"{probe.planted.expect!r}")
+            quoted = [f for f in probes.solution_fragments(cells[probe.exercise][0].source) if f in result.feedback]
+            assert not quoted or not probes.held(self.parent.path.stem), (
+                f"{probe.exercise}: the feedback for '{probe.name}' quotes the solution: {quoted}")
 
     def repr_failure(self, excinfo):
         if isinstance(excinfo.value, AssertionError):

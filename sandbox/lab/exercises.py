@@ -7,6 +7,7 @@ from it by replacing each `### BEGIN SOLUTION` ... `### END SOLUTION` block with
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from pathlib import Path
 
@@ -25,6 +26,43 @@ def stub(source: str) -> str:
         indent = match.group(1)
         return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError\n"
     return BLOCK.sub(replace, source).rstrip("\n")
+
+
+HINT = re.compile(r"<details>.*?</details>", re.S)
+
+
+def tasks(nb) -> dict[str, str]:
+    """{exercise id: its task}: the markdown between the code cell before the exercise's solution cell and that
+    cell, without the folded hints."""
+    found, text, ids = {}, [], iter(exercise_ids(nb))
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text.append(cell.source)
+        elif "### BEGIN SOLUTION" in cell.source:
+            found[next(ids)] = HINT.sub("", "\n\n".join(text)).strip()
+            text = []
+        else:
+            text = []
+    return found
+
+
+def hints(nb) -> dict[str, list[str]]:
+    """{exercise id: its folded hints (`<details>` blocks), in order}."""
+    found, text, ids = {}, [], iter(exercise_ids(nb))
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text.append(cell.source)
+        elif "### BEGIN SOLUTION" in cell.source:
+            found[next(ids)] = HINT.findall("\n\n".join(text))
+            text = []
+        else:
+            text = []
+    return found
+
+
+def task_hash(task: str) -> str:
+    """A short fingerprint of a task's text: a check's requirements table names the text it was written from."""
+    return hashlib.sha256(" ".join(task.split()).encode()).hexdigest()[:12]
 
 
 def exercise_ids(nb) -> list[str]:

@@ -1,0 +1,367 @@
+"""The one harness every chapter's checks run on.
+
+- `exercise_check(id)`: the boundary around one check. It releases what an earlier failed cell left alive (the
+  exception IPython keeps, with every coroutine its frames hold) before the check starts, so one exercise's
+  failure can never change another's verdict; it reports an exception from the check's own code as the check's
+  fault, and one from the learner's code as theirs, explained.
+- `serving(...)`: the learner's view (or middleware) served through a fresh Django ASGI handler, with what it
+  raised, the coroutines it never awaited and the event loop's longest stall recorded; `exchange` sends one request
+  message by message (streams, disconnects).
+- `call(...)`: call the learner's function with a deadline; a stub is "not attempted".
+- `Kept`: a process kept for the kernel and started again when it died (the upstream, Redis, PostgreSQL).
+- The recurring verdicts: `expect_status`, `expect_content_type`, `expect_json`, `expect_not_blocked`,
+  `expect_all_awaited`, `learner_object`.
+- `Requirements`: each check module's REQUIREMENTS table, {exercise id: what its text asks and what enforces it}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import inspect
+import json
+import re
+import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+
+from sandbox.lab.checks.common import (
+    BLOCKED,
+    ExerciseFailed,
+    not_attempted,
+    reject_coroutine,
+    watch_loop,
+)
+
+NEVER_AWAITED = re.compile(r"coroutine '([^']+)' was never awaited")
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What an exercise's text asks, sentence by sentence, and what in its check enforces each.
+
+    `task` is the fingerprint (`exercises.task_hash`) of the text the table was written from: a test fails when the
+    exercise's text changes and its table does not.
+    """
+
+    task: str
+    rows: tuple[tuple[str, str], ...]
+
+
+# --- isolation and fault ---------------------------------------------------------------------------------------
+
+def release_earlier_failures() -> None:
+    """Let go of the exception an earlier cell raised, then collect the garbage with warnings silenced.
+
+    IPython keeps the last exception (sys.last_exc and friends, and the last cell's result) until another cell
+    fails; its frames can hold a coroutine an earlier answer never awaited, whose warning would otherwise fire in
+    the middle of the next check and blame the wrong exercise.
+    """
+    for name in ("last_exc", "last_type", "last_value", "last_traceback"):
+        if hasattr(sys, name):
+            setattr(sys, name, None)
+    with contextlib.suppress(Exception):
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        result = getattr(shell, "last_execution_result", None)
+        if result is not None:
+            result.error_before_exec = result.error_in_exec = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
+
+
+def _learner_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of a traceback that are the learner's code: a notebook cell, or a module outside the course's
+    own packages and Python's."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = ("/sandbox/", "/site-packages/", "/lib/python")
+    return [f for f in frames if f.filename.startswith("<") or "ipykernel" in f.filename
+            or not any(part in f.filename for part in own)]
+
+
+def explain(exercise: str, exc: BaseException) -> Exception:
+    """An exception that escaped a check, as feedback: the learner's when their code raised it, else the check's."""
+    mine = _learner_frames(exc)
+    if not mine:
+        return RuntimeError(f"The check of {exercise!r} itself failed ({type(exc).__name__}: {exc}). This is the "
+                            "course's fault, not yours: please report it.")
+    where = mine[-1]
+    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ExerciseFailed(exercise, f"your code raised {what} in {where.name}() (line {where.lineno}: "
+                                    f"`{(where.line or '').strip()}`). {meaning(exc)}".strip())
+
+
+def meaning(exc: BaseException) -> str:
+    """What the usual exceptions mean in async Django, in a sentence."""
+    name = type(exc).__name__
+    text = str(exc)
+    if name == "SynchronousOnlyOperation":
+        return ("Django's sync ORM (or another sync-only API) was called on the event loop's thread: use its async "
+                "twin, or wrap the sync code in sync_to_async.")
+    if "coroutine" in text:
+        return "A coroutine was used as a value: an `await` is missing where it was created."
+    if name in ("TimeoutError", "CancelledError"):
+        return "It did not finish in time: something waited that should not have (a missing `await`, a lock held)."
+    if name == "RuntimeError" and "event loop" in text:
+        return "async_to_sync cannot run in a thread that already runs an event loop: await the coroutine instead."
+    return ""
+
+
+def exercise_check(exercise: str):
+    """Decorate a check: its boundary (see `release_earlier_failures`) and its fault reporting (see `explain`)."""
+    def decorate(check):
+        @functools.wraps(check)
+        async def run(*args, **kwargs):
+            release_earlier_failures()
+            try:
+                return await check(*args, **kwargs)
+            except (ExerciseFailed, NotImplementedError):
+                raise
+            except Exception as exc:
+                raise explain(exercise, exc) from None
+        return run
+    return decorate
+
+
+@contextlib.contextmanager
+def never_awaited():
+    """The names of the coroutines created inside the block and dropped without an `await`."""
+    names: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield names
+        finally:
+            gc.collect()  # a dropped coroutine warns when it is collected
+            names += [m.group(1) for w in caught if (m := NEVER_AWAITED.search(str(w.message)))]
+
+
+# --- calling the learner's code ---------------------------------------------------------------------------------
+
+async def call(exercise: str, fn, *args, what: str, timeout: float = 20, **kwargs):
+    """Call (and await, if it is async) the learner's `fn`; its result, never a coroutine. "Not attempted" for the
+    stub; a clear message when it does not finish within `timeout` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            result = fn(*args, **kwargs)
+            if inspect.isawaitable(result) and inspect.iscoroutinefunction(fn):
+                result = await result
+    except NotImplementedError:
+        raise not_attempted(exercise) from None
+    except TimeoutError:
+        raise ExerciseFailed(exercise, f"{what} did not finish within {timeout:.0f} s: does it await something "
+                                       "that never comes, or hold a lock it never releases?") from None
+    reject_coroutine(exercise, result, f"what {what} returned")
+    return result
+
+
+def learner_object(exercise: str, name: str, *, kind: type | None = None, namespace: dict | None = None):
+    """The object the learner defined as `name` in the notebook (its `__main__`), or a clear message."""
+    space = namespace if namespace is not None else vars(sys.modules["__main__"])
+    if name not in space:
+        raise not_attempted(exercise)
+    obj = space[name]
+    if kind is not None and not (isinstance(obj, type) and issubclass(obj, kind)):
+        raise ExerciseFailed(exercise, f"`{name}` should be a subclass of {kind.__name__}, got {obj!r}")
+    return obj
+
+
+# --- serving a view through Django's ASGI handler ---------------------------------------------------------------
+
+@dataclass
+class Exchange:
+    """One request through the ASGI handler, message by message: what came back, and when."""
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    chunks: list[tuple[float, bytes, bool]] = field(default_factory=list)  # (seconds, body, more_body)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(c[1] for c in self.chunks)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip()
+
+    def json(self):
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+
+@dataclass
+class Served:
+    """What a block of `serving` saw: the in-process client, what the view raised, what it never awaited, the loop's
+    longest stall (set when the block ends), and the middleware Django adapted."""
+
+    client: object = None
+    handler: object = None
+    errors: list[BaseException] = field(default_factory=list)
+    never_awaited: list[str] = field(default_factory=list)
+    adapted: list[str] = field(default_factory=list)
+    max_gap: float = 0.0
+
+    async def exchange(self, method: str, path: str, body: bytes = b"", *, headers: dict | None = None,
+                       disconnect_after: float | None = None, timeout: float = 20) -> Exchange:
+        """Send one request and record every message back; `disconnect_after` seconds: the client goes away."""
+        return await _exchange(self.handler, method, path, body, headers or {}, disconnect_after, timeout)
+
+
+async def _exchange(handler, method, path, body, headers, disconnect_after, timeout) -> Exchange:
+    route, _, query = path.partition("?")
+    sent_headers = [(b"host", b"testserver"), *((k.lower().encode(), v.encode()) for k, v in headers.items())]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": route, "raw_path": route.encode(), "query_string": query.encode(),
+             "root_path": "", "headers": sent_headers, "client": ("127.0.0.1", 50000),
+             "server": ("testserver", 80)}
+    result, start, done = Exchange(), time.perf_counter(), asyncio.Event()
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive():
+        if messages:
+            return messages.pop(0)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(disconnect_after):
+                await done.wait()  # the client stays until the response is complete, or until it leaves
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            result.status = message["status"]
+            result.headers = {k.decode().lower(): v.decode() for k, v in message["headers"]}
+        elif message["type"] == "http.response.body":
+            more = message.get("more_body", False)
+            result.chunks.append((time.perf_counter() - start, message.get("body", b""), more))
+            if not more:
+                done.set()
+
+    try:
+        async with asyncio.timeout(timeout):
+            await handler(scope, receive, send)
+    finally:
+        done.set()
+    return result
+
+
+@contextlib.asynccontextmanager
+async def serving(exercise: str, view=None, *, routes: dict | None = None, middleware: list | None = None,
+                  timeout: float = 20, **settings):
+    """Serve the learner's `view` at /exercise/ (or `routes`, {"path/": view}) through a fresh ASGIHandler.
+
+    `middleware`: a MIDDLEWARE list for the block (dotted paths); `settings`: more settings for the block. Yields a
+    `Served`. An untouched stub's NotImplementedError, wherever it was raised, is "not attempted".
+    """
+    from django.core.handlers.asgi import ASGIHandler
+    from django.core.signals import got_request_exception
+    from django.test import override_settings
+
+    from sandbox.lab.checks import exercise_urls
+    from sandbox.lab.clients import client
+    from sandbox.middleware_lab.probe import adapted_log
+
+    served = Served()
+
+    def record(sender, request=None, **kwargs):
+        served.errors.append(sys.exc_info()[1])
+
+    exercise_urls.serve(routes or {"exercise/": view})
+    if middleware is not None:
+        settings["MIDDLEWARE"] = middleware
+    got_request_exception.connect(record, weak=False)
+    try:
+        with override_settings(ROOT_URLCONF=exercise_urls.__name__, **settings), never_awaited() as names:
+            with adapted_log() as adapted:
+                try:
+                    served.handler = ASGIHandler()  # loads the middleware: where Django adapts it, or refuses it
+                except NotImplementedError:
+                    raise not_attempted(exercise) from None
+                except Exception as exc:
+                    raise ExerciseFailed(exercise, f"Django could not load the middleware: {type(exc).__name__}: "
+                                                   f"{exc}") from None
+            served.adapted = list(adapted)
+            async with client(served.handler, timeout=timeout) as c, watch_loop() as watch:
+                served.client = c
+                yield served
+            served.max_gap = watch.max_gap
+    finally:
+        got_request_exception.disconnect(record)
+    served.never_awaited = names
+    if any(isinstance(exc, NotImplementedError) for exc in served.errors):
+        raise not_attempted(exercise)
+
+
+# --- processes kept for the kernel -----------------------------------------------------------------------------
+
+class Kept:
+    """A process the checks share for the kernel's lifetime, started on first use and again when it died."""
+
+    def __init__(self, start):
+        self.start, self.process = start, None
+
+    async def __call__(self):
+        if self.process is None or not self.process.alive():
+            self.process = await self.start()
+        return self.process
+
+
+async def _start_upstream():
+    from sandbox.lab.servers import start_upstream
+
+    return await start_upstream(quiet=True)
+
+
+async def _start_redis():
+    from sandbox.lab.services import start_redis
+
+    return await start_redis(quiet=True)
+
+
+upstream = Kept(_start_upstream)  # the slow upstream; start_upstream also points the sandbox at it (UPSTREAM_URL)
+redis = Kept(_start_redis)
+
+
+# --- the recurring verdicts ------------------------------------------------------------------------------------
+
+def expect_status(exercise: str, got: int | None, expected: int, what: str) -> None:
+    if got != expected:
+        raise ExerciseFailed(exercise, f"{what} answered HTTP {got}, expected {expected}")
+
+
+def expect_content_type(exercise: str, got: str, expected: str, what: str) -> None:
+    if got != expected:
+        raise ExerciseFailed(exercise, f"{what} answered with Content-Type {got or '(none)'!r}, expected "
+                                       f"{expected!r}")
+
+
+def expect_json(exercise: str, answer, what: str):
+    """The JSON body of an answer (an `Exchange` or an httpx response) that must be JSON: Content-Type
+    application/json, and a body that parses."""
+    content_type = answer.headers.get("content-type", "").split(";")[0].strip()
+    expect_content_type(exercise, content_type, "application/json", what)
+    body = answer.body if isinstance(answer, Exchange) else answer.content
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ExerciseFailed(exercise, f"{what} said application/json but its body is not JSON: "
+                                       f"{body[:80]!r}") from None
+
+
+def expect_not_blocked(exercise: str, max_gap: float, cause: str) -> None:
+    """The event loop must never have stalled longer than BLOCKED seconds; `cause` says what usually does it."""
+    if max_gap > BLOCKED:
+        raise ExerciseFailed(exercise, f"the event loop was blocked for {max_gap:.2f} s: {cause}")
+
+
+def expect_all_awaited(exercise: str, names: list[str], hint: str) -> None:
+    if names:
+        shown = ", ".join(sorted(set(names)))
+        raise ExerciseFailed(exercise, f"a coroutine was never awaited ({shown}): {hint}")
