@@ -58,7 +58,7 @@ def probes(nb, chapter: str) -> list[Probe]:
     found += [Probe(ex, f"acceptable: {a.variant}", "passed", (Step(ex, a.code),)) for ex in ids
               for a in fine.get(ex, [])]
     found += [Probe(ex, p.mistake, "failed", (Step(ex, p.code),), p) for ex in ids for p in wrong.get(ex, [])]
-    if len(ids) >= 3 and all(wrong.get(ex) for ex in ids[:2]) and held(chapter):
+    if len(ids) >= 3 and all(wrong.get(ex) for ex in ids[:2]):
         first, second, judged = ids[0], ids[1], ids[2]
         found.append(Probe(judged, f"isolation: the solution after wrong answers to {first} and {second}", "passed",
                            (Step(first, _leaky(wrong[first]).code), Step(second, _leaky(wrong[second]).code),
@@ -128,13 +128,3 @@ def solution_fragments(block_source: str, shortest: int = 12) -> list[str]:
             fragments.append(value)
     return fragments
 
-
-def held(chapter: str) -> bool:
-    """Is this chapter's check module held to the bar of issue 12 yet (it declares REQUIREMENTS)? Until every chapter
-    is, the feedback of the others is not yet checked for quoting their solutions."""
-    import importlib
-
-    from tests import planted
-
-    name = next((m for m, c in planted.MODULES.items() if c == chapter), None)
-    return name is not None and hasattr(importlib.import_module(f"sandbox.lab.checks.{name}"), "REQUIREMENTS")

@@ -136,7 +136,8 @@ def _binary(program: str) -> str:
 # --- the DATABASES check without PostgreSQL -------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("extra", "verdict"), [
-    ({"CONN_MAX_AGE": 0, "OPTIONS": {"pool": {"max_size": 4}}}, "at most 4"),
+    ({"CONN_MAX_AGE": 0, "OPTIONS": {"pool": {"max_size": 4, "timeout": 10}}}, "at most 4"),
+    ({"OPTIONS": {"pool": True}}, "wait up to 10 s"),
     ({"CONN_MAX_AGE": 60, "OPTIONS": {"pool": True}}, "Pooling doesn't support persistent connections"),
     ({"CONN_MAX_AGE": 60}, "no pool"),
     ({"OPTIONS": {"pool": {"max_size": 32}}}, "more than 4"),

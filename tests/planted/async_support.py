@@ -1,6 +1,6 @@
-"""Planted wrong answers for chapter 02, Django's async support."""
+"""Planted answers for chapter 02, Django's async support."""
 
-from tests.planted.common import Planted
+from tests.planted.common import Acceptable, Planted
 
 CHAPTER = "02-djangos-async-support"
 PLANTED: dict[str, list[Planted]] = {
@@ -22,6 +22,27 @@ PLANTED: dict[str, list[Planted]] = {
                 "in_stock = Item.objects.filter(in_stock=True).order_by('name')\n"
                 "return in_stock.acount(), [item.name async for item in in_stock]",
                 "never awaited"),
+        Planted("wraps the sync ORM in sync_to_async instead of using the async ORM",
+                "in_stock = Item.objects.filter(in_stock=True).order_by('name')\n"
+                "count = await sync_to_async(in_stock.count)()\n"
+                "names = await sync_to_async(list)(in_stock.values_list('name', flat=True))\n"
+                "return count, names",
+                "to a worker thread itself"),
+        Planted("counts every item, not only those in stock",
+                "names = [item.name async for item in Item.objects.filter(in_stock=True).order_by('name')]\n"
+                "return await Item.objects.acount(), names",
+                "count should be the number of in-stock items", "condition"),
+        Planted("lists the items that are out of stock",
+                "in_stock = Item.objects.filter(in_stock=False).order_by('name')\n"
+                "return await in_stock.acount(), [item.name async for item in in_stock]",
+                "not in stock", "condition"),
+        Planted("orders by id (the order the rows were added) instead of by name",
+                "in_stock = Item.objects.filter(in_stock=True).order_by('id')\n"
+                "return await in_stock.acount(), [item.name async for item in in_stock]",
+                "not in name order", "result"),
+        Planted("returns the lesson's seeded output instead of querying",
+                "return 4, ['Cinnamon bun', 'Croissant', 'Espresso', 'Flat white']",
+                "the in-stock items the check added just now", "result"),
     ],
     "visit-counter": [
         Planted("uses the sync cache API in an async view",
@@ -32,7 +53,25 @@ PLANTED: dict[str, list[Planted]] = {
                 "missing `await`"),
         Planted("forgets to await aset(), so the count is never stored",
                 "n = await cache.aget('visits', 0) + 1\ncache.aset('visits', n)",
-                "never stored"),
+                "never awaited"),
+        Planted("wraps the sync cache methods in sync_to_async instead of using the a-methods",
+                "await sync_to_async(cache.add)('visits', 0)\nn = await sync_to_async(cache.incr)('visits')",
+                "the exercise asks for the a-methods"),
+        Planted("reads the count, then writes it back plus one (two overlapping requests get the same number)",
+                "n = await cache.aget('visits', 0) + 1\nawait cache.aset('visits', n)",
+                "two overlapping requests got the same number", "concurrency"),
+        Planted("keeps the count in a variable of the notebook, not in the cache",
+                "global visit_count\nvisit_count = globals().get('visit_count', 0) + 1\nn = visit_count",
+                "keep the count in Django's cache", "result"),
+        Planted("counts under another key",
+                "await cache.aadd('visit_count', 0)\nn = await cache.aincr('visit_count')",
+                "under the key 'visits'", "result"),
+        Planted("answers the count read before adding one",
+                "await cache.aadd('visits', 0)\nn = await cache.aget('visits')\nawait cache.aincr('visits')",
+                "should answer 1, 2, 3", "result"),
+        Planted("starts the count again on every request",
+                "await cache.aset('visits', 0)\nn = await cache.aincr('visits')",
+                "all answered 1", "condition"),
     ],
     "email-notify": [
         Planted("calls the sync send_mail on the event loop's thread",
@@ -48,5 +87,49 @@ PLANTED: dict[str, list[Planted]] = {
         Planted("calls send_mail before handing it to sync_to_async",
                 "return await sync_to_async(send_mail(SUBJECT, BODY, SENDER, [address]))()",
                 "ran on the event loop's thread"),
+        Planted("sends in the background and returns before the email is sent",
+                "import asyncio\n"
+                "asyncio.create_task(sync_to_async(send_mail)(SUBJECT, BODY, SENDER, [address]))\n"
+                "return 1",
+                "only after notify had returned"),
+        Planted("swaps the sender and the recipient",
+                "return await sync_to_async(send_mail)(SUBJECT, BODY, address, [SENDER])",
+                "the sender and the recipient are swapped", "result"),
+        Planted("swaps the subject and the body",
+                "return await sync_to_async(send_mail)(BODY, SUBJECT, SENDER, [address])",
+                "subject and body are swapped", "result"),
+        Planted("passes the address as a string, not a list",
+                "return await sync_to_async(send_mail)(SUBJECT, BODY, SENDER, address)",
+                "put the address in a list", "result"),
+        Planted("sends the email but does not return send_mail's result",
+                "await sync_to_async(send_mail)(SUBJECT, BODY, SENDER, [address])",
+                "return what send_mail returned", "result"),
+    ],
+}
+ACCEPTABLE: dict[str, list[Acceptable]] = {
+    "stock-report": [
+        Acceptable("the names sorted in Python, the count as their length",
+                   "names = sorted([item.name async for item in Item.objects.filter(in_stock=True)])\n"
+                   "return len(names), names"),
+        Acceptable("values_list with aiterator(), the count with acount()",
+                   "qs = Item.objects.filter(in_stock=True).order_by('name').values_list('name', flat=True)\n"
+                   "names = [name async for name in qs.aiterator()]\n"
+                   "return await qs.acount(), names"),
+    ],
+    "visit-counter": [
+        Acceptable("aincr first, aadd only when the key is missing",
+                   "try:\n    n = await cache.aincr('visits')\nexcept ValueError:\n"
+                   "    await cache.aadd('visits', 0)\n    n = await cache.aincr('visits')"),
+        Acceptable("caches['default'] and keyword arguments",
+                   "from django.core.cache import caches\n"
+                   "await caches['default'].aadd(key='visits', value=0, timeout=None)\n"
+                   "n = await caches['default'].aincr('visits', delta=1)"),
+    ],
+    "email-notify": [
+        Acceptable("asyncio.to_thread instead of sync_to_async",
+                   "import asyncio\nreturn await asyncio.to_thread(send_mail, SUBJECT, BODY, SENDER, [address])"),
+        Acceptable("keyword arguments, and a pool thread",
+                   "return await sync_to_async(send_mail, thread_sensitive=False)(\n"
+                   "    subject=SUBJECT, message=BODY, from_email=SENDER, recipient_list=[address])"),
     ],
 }

@@ -1,8 +1,10 @@
 """Checks for the exercises of chapter 04, the async ORM.
 
-Each check runs the learner's code against the real library database: a view through Django's own ASGI
-handler, functions awaited on the notebook's event loop. It then reads the rows back (counts, authors, tags)
-and puts every row it or the learner changed back the way it was, so the notebook can be run again.
+Each check creates its own rows in the library database (authors, tags and books with names drawn at random for
+the run), runs the learner's code against them (a view through Django's ASGI handler, functions awaited on the
+notebook's event loop), reads every row back, and deletes what it created, putting back any row of the library
+that the answer changed. So an answer that copies the seeded library, forgets a filter or moves the wrong rows is
+seen for what it does.
 
 When the learner's code raises `SynchronousOnlyOperation`, the feedback says *what* ran the sync ORM on the
 event loop's thread, read from the traceback of the error that really happened: a lazy foreign key, a related
@@ -14,19 +16,95 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import random
+import re
+import sys
 import sysconfig
 import threading
-import warnings
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
 
-from sandbox.lab.checks.common import ExerciseFailed, not_attempted, passed, reject_coroutine, require_async_function
+from sandbox.lab.checks.common import ExerciseFailed, not_attempted, passed, require_async_function
+from sandbox.lab.checks.harness import (
+    Requirements,
+    call,
+    exercise_check,
+    expect_all_awaited,
+    expect_json,
+    expect_status,
+    explain,
+    never_awaited,
+    serving,
+)
 
-PUBLISHED = date(2026, 12, 1)  # the publication date exercise 3 gives its new books
+PUBLISHED = date(2026, 12, 1)  # exercise 3's date; the check gives it (and the learner's PUBLISHED) a new one per run
 SOO = "SynchronousOnlyOperation"
+
+REQUIREMENTS = {
+    "books-by-tag": Requirements("4a655fb09256", (
+        ("`books_by_tag`, an async view for `GET ?tag=<name>`",
+         "an `async def` function, served by Django's ASGI handler, asked for tags the check created for this run "
+         "(new names, authors and titles every run, so an answer copied from the seeded library fails)"),
+        ("It answers, as JSON, the tag's name and its books",
+         "HTTP 200, Content-Type application/json, an object with exactly the keys 'tag' (the name asked for) "
+         "and 'books'; the books are exactly those with that tag: not a book of a tag whose name only contains it, "
+         "not an untagged book, none missing, none twice"),
+        ("ordered by title",
+         "the books were created, and published, in an order that is not the order of their titles"),
+        ("each with its title, its author's name and the names of all its tags",
+         "each book has exactly the keys title, author, tags; two authors; the books carry other tags besides the "
+         "one asked for, and all of them must be listed (in any order)"),
+        ("An unknown tag answers **404**", "a tag name that does not exist answers HTTP 404, not a 500 or a 200"),
+        ("A tag that exists but has no books answers an empty list of books",
+         "a tag the check created with no books: HTTP 200 and 'books' == []"),
+        ("Nothing may run the sync ORM on the event loop's thread (no lazy foreign key, no related rows that were "
+         "not prefetched)",
+         "a SynchronousOnlyOperation raised in the view is named by what ran the sync ORM (lazy foreign key, "
+         "related rows, sync method); a coroutine never awaited fails"),
+        ("the number of queries must not grow with the number of books",
+         "the queries of a tag with one book and of a tag with five books are counted (in every thread): the "
+         "five-book tag may not run more"),
+        ("(a view serves many requests at once)",
+         "two tags asked at the same moment: each answer must be its own tag's books"),
+    )),
+    "move-books": Requirements("164118f13a70", (
+        ("`move_books(titles, author_name)`: give every book in `titles` to the author called `author_name`",
+         "two books of two different authors, created for this run, are moved to a third new author: both must "
+         "then be that author's, and every other row of the library (the other new books, the seeded ones) must "
+         "keep its author"),
+        ("It must be all or nothing: when one title does not exist ... let that error out",
+         "a list with a missing title in the middle must raise Book.DoesNotExist out of move_books (not return, "
+         "not another error)"),
+        ("make sure that no book was moved, not even the ones before the missing title",
+         "after that call every row is as it was before it; when it is not, the check says what it saw: writes "
+         "with no transaction open, writes in several transactions, or one transaction that committed before the "
+         "error"),
+        ("from async code", "an `async def` function; transaction.atomic entered on the event loop's thread, or "
+                            "with `async with`, is named as such"),
+    )),
+    "publish": Requirements("da19ab33f4d8", (
+        ("`publish(author_name, titles, tag_names)`: for each title, create a book",
+         "an author, three tags and three titles new for this run: exactly one new book per title, no other book "
+         "created or changed (the author's existing book keeps its tags), no new tag"),
+        ("through the author's related manager (`author.books`)",
+         "every new book is saved from a call of that author's related manager (create, get_or_create, "
+         "update_or_create or add), observed in the save itself"),
+        ("published on the date in `PUBLISHED`, read when the function runs",
+         "the check sets `PUBLISHED` to a new date for the call: every new book must carry it"),
+        ("tag it with every tag in `tag_names` (the tags already exist) through the book's `tags` manager",
+         "two of the three new tags are asked for: each new book has exactly those two, added through a related "
+         "manager (m2m_changed seen); a coroutine never awaited fails"),
+        ("Return the new `Book` objects in the order of `titles`",
+         "the titles are not in alphabetical order; the result must be a list of saved Book objects, the rows "
+         "just created, in the order of `titles`; no titles: an empty list and no book"),
+    )),
+}
+
 
 
 # --- what ran the sync ORM on the event loop's thread ---------------------------------------------------------
@@ -138,8 +216,9 @@ def explain_sync_only(exc: BaseException) -> str:
     return head + "await the `a`-prefixed method, or move the sync code into one function called with sync_to_async"
 
 
+
 def _raise_for(exercise: str, exc: BaseException, what: str) -> None:
-    """Turn an exception from the learner's code into feedback naming the async mistake."""
+    """Turn an exception from the learner's code into feedback: the async mistake it means, or what raised it."""
     from django.core.exceptions import SynchronousOnlyOperation
 
     if isinstance(exc, ExerciseFailed):
@@ -147,20 +226,20 @@ def _raise_for(exercise: str, exc: BaseException, what: str) -> None:
     if isinstance(exc, NotImplementedError):
         raise not_attempted(exercise) from None
     if isinstance(exc, SynchronousOnlyOperation):
-        raise ExerciseFailed(exercise, f"{what}: {explain_sync_only(exc)}")
+        raise ExerciseFailed(exercise, f"{what} {explain_sync_only(exc)}") from None
     text = str(exc)
     if isinstance(exc, AttributeError) and "'aall'" in text:
-        raise ExerciseFailed(exercise, f"{what}: {type(exc).__name__}: {text}. There is no aall() in Django: "
+        raise ExerciseFailed(exercise, f"{what} AttributeError ({text}): there is no aall() in Django. "
                                        "`Model.objects.all()` is lazy and safe in async code; evaluate it with "
-                                       "`async for`")
+                                       "`async for`") from None
     if isinstance(exc, TypeError) and "asynchronous context manager" in text:
-        raise ExerciseFailed(exercise, f"{what}: TypeError: {text}. transaction.atomic does not work in async "
+        raise ExerciseFailed(exercise, f"{what} TypeError ({text}): transaction.atomic does not work in async "
                                        "code, not even as `async with`: put the transaction in one sync function "
-                                       "and call it with sync_to_async")
+                                       "and call that with sync_to_async") from None
     if "coroutine" in text:
-        raise ExerciseFailed(exercise, f"{what}: {type(exc).__name__}: {text}. A coroutine was used as a value: "
-                                       "a missing `await`")
-    raise ExerciseFailed(exercise, f"{what}: {type(exc).__name__}: {text}")
+        raise ExerciseFailed(exercise, f"{what} {type(exc).__name__} ({text}): a coroutine was used as a value, "
+                                       "so an `await` is missing where it was created") from None
+    raise explain(exercise, exc) from None
 
 
 def _async_mistake(exc: BaseException) -> bool:
@@ -172,14 +251,20 @@ def _async_mistake(exc: BaseException) -> bool:
             or "coroutine" in text or "await" in text or "asynchronous context manager" in text)
 
 
-async def _within(exercise: str, what: str, awaitable, seconds: float = 20):
-    """Await the learner's code with a deadline: a top-level await in a notebook cannot be interrupted."""
-    try:
-        async with asyncio.timeout(seconds):
-            return await awaitable
-    except TimeoutError:
-        raise ExerciseFailed(exercise, f"{what} did not finish within {seconds:.0f} s: is it waiting for something "
-                                       "that never happens?") from None
+async def _db(fn, *args, seconds: float = 30):
+    """Run one of the check's own sync ORM functions in a worker thread, with a deadline."""
+    async with asyncio.timeout(seconds):
+        return await sync_to_async(fn)(*args)
+
+
+def _short(value, width: int = 160) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[:width] + "..."
+
+
+def _coroutine_names(names: list[str]) -> list[str]:
+    """`create_forward_many_to_many_manager.<locals>.ManyRelatedManager.aadd` -> `ManyRelatedManager.aadd`."""
+    return [name.rsplit("<locals>.", 1)[-1] for name in names]
 
 
 # --- counting queries in every thread ---------------------------------------------------------------------------
@@ -196,219 +281,581 @@ class _Queries(logging.Handler):
 
 
 @contextlib.contextmanager
-def count_queries():
-    """Collect the SQL run while the block runs, in any thread (the async ORM queries from worker threads)."""
+def _logging_to(handler: logging.Handler):
+    """Send Django's query log to `handler` while the block runs (DEBUG on, so every query is logged)."""
+    from django.test import override_settings
+
     logger = logging.getLogger("django.db.backends")
-    handler, level, propagate = _Queries(), logger.level, logger.propagate
+    level, propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     logger.propagate = False
     try:
-        yield handler.sql
+        with override_settings(DEBUG=True):
+            yield handler
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
         logger.propagate = propagate
 
 
+@contextlib.contextmanager
+def count_queries():
+    """Collect the SQL run while the block runs, in any thread (the async ORM queries from worker threads)."""
+    with _logging_to(_Queries()) as handler:
+        yield handler.sql
+
+
+# --- the rows a check creates for itself, and the library around them -------------------------------------------
+
+ADJECTIVES = ["Amber", "Brass", "Cedar", "Dusk", "Ember", "Frost", "Granite", "Hollow", "Ivory", "Juniper",
+              "Lantern", "Marble", "Nettle", "Opal", "Pewter", "Quartz", "Russet", "Saffron", "Tidal", "Umber",
+              "Velvet", "Willow"]
+NOUNS = ["Atlas", "Bridge", "Canal", "Delta", "Echo", "Fable", "Garden", "Island", "Journey", "Kettle", "Ledger",
+         "Meadow", "Passage", "Quarry", "River", "Signal", "Tower", "Valley"]
+FIRST = ["Ada", "Bruno", "Celia", "Dmitri", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kiri", "Lior"]
+LAST = ["Ashdown", "Brightwater", "Calloway", "Dunmore", "Everly", "Fairbank", "Greenhalgh", "Holloway"]
+TAG_WORDS = ["astronomy", "ballads", "cookery", "drama", "essays", "folklore", "gardening", "history", "maps",
+             "nautical", "opera", "puzzles", "rivers", "sagas", "travel", "weather"]
+
+
+@dataclass
+class Shelf:
+    """Rows a check creates for one run: authors, tags and books whose names carry the run's token."""
+
+    token: str = field(default_factory=lambda: f"{random.randrange(16 ** 5):05x}")
+    authors: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    books: dict[str, tuple[str, list[str], date]] = field(default_factory=dict)  # title: (author, tags, published)
+
+    def author_names(self, n: int) -> list[str]:
+        names = [f"{first} {last} {self.token}" for first, last in
+                 zip(random.sample(FIRST, n), random.sample(LAST, n), strict=True)]
+        self.authors += names
+        return names
+
+    def tag_names(self, n: int) -> list[str]:
+        names = [f"{word}-{self.token}" for word in random.sample(TAG_WORDS, n)]
+        self.tags += names
+        return names
+
+    def titles(self, n: int) -> list[str]:
+        """n new titles, in alphabetical order (distinct first words)."""
+        return [f"{adjective} {noun} {self.token}" for adjective, noun in
+                zip(sorted(random.sample(ADJECTIVES, n)), random.sample(NOUNS, n), strict=True)]
+
+    def create(self, order: list[str] | None = None) -> None:
+        """Create the rows, books in `order` (titles), in one transaction. Runs in a worker thread."""
+        from django.db import transaction
+
+        from sandbox.library.models import Author, Book, Tag
+
+        with transaction.atomic():
+            authors = {name: Author.objects.create(name=name, born=random.randint(1940, 2000))
+                       for name in self.authors}
+            tags = {name: Tag.objects.create(name=name) for name in self.tags}
+            for title in order or list(self.books):
+                author, tag_names, published = self.books[title]
+                book = Book.objects.create(title=title, author=authors[author], published=published,
+                                           pages=random.randint(90, 600))
+                book.tags.set([tags[name] for name in tag_names])
+
+    def remove(self) -> None:
+        """Delete every row of this run: its books (and any book titled with its token), tags and authors."""
+        from django.db import transaction
+
+        from sandbox.library.models import Author, Book, Tag
+
+        with transaction.atomic():
+            Book.objects.filter(title__contains=self.token).delete()
+            Book.objects.filter(author__name__in=self.authors).delete()
+            Tag.objects.filter(name__in=self.tags).delete()
+            Author.objects.filter(name__in=self.authors).delete()
+
+
+@dataclass(frozen=True)
+class Library:
+    """Every book's row and every book-tag link, to tell what an answer changed (and to put it back)."""
+
+    books: dict[int, tuple]  # pk: (title, author name, author id, published, pages, series id)
+    links: frozenset  # (book id, tag id)
+
+    @staticmethod
+    def read() -> Library:
+        from sandbox.library.models import Book
+
+        rows = Book.objects.values_list("pk", "title", "author__name", "author_id", "published", "pages",
+                                        "series_id")
+        return Library({pk: tuple(rest) for pk, *rest in rows},
+                       frozenset(Book.tags.through.objects.values_list("book_id", "tag_id")))
+
+    def changed(self, after: Library, *, skip: set[int] = frozenset()) -> list[str]:
+        """What `after` changed in the rows of this snapshot (outside `skip`), described."""
+        found = []
+        for pk, (title, author, *_rest) in self.books.items():
+            if pk in skip:
+                continue
+            now = after.books.get(pk)
+            if now is None:
+                found.append(f"{title!r} was deleted")
+            elif now[1] != author:
+                found.append(f"{title!r} now belongs to {now[1]!r}, not {author!r}")
+            elif now != self.books[pk]:
+                found.append(f"{title!r} changed")
+            elif {t for b, t in after.links if b == pk} != {t for b, t in self.links if b == pk}:
+                found.append(f"{title!r} has other tags now")
+        return found
+
+    def restore(self) -> None:
+        """Put back the author and the tags of every book of the snapshot that still exists."""
+        from django.db import transaction
+
+        from sandbox.library.models import Book
+
+        now = Library.read()
+        through = Book.tags.through
+        with transaction.atomic():
+            for pk, row in self.books.items():
+                if pk in now.books and now.books[pk][2] != row[2]:
+                    Book.objects.filter(pk=pk).update(author_id=row[2])
+            extra = [link for link in now.links - self.links if link[0] in self.books]
+            for book_id, tag_id in extra:
+                through.objects.filter(book_id=book_id, tag_id=tag_id).delete()
+            missing = [link for link in self.links - now.links if link[0] in now.books]
+            through.objects.bulk_create([through(book_id=b, tag_id=t) for b, t in missing], ignore_conflicts=True)
+
+
+def _orders(n: int) -> tuple[list[int], list[int]]:
+    """Two permutations of range(n), neither the order of the titles nor its reverse, and not equal."""
+    def shuffled():
+        while True:
+            order = random.sample(range(n), n)
+            if order not in (list(range(n)), list(range(n))[::-1]):
+                return order
+    first = shuffled()
+    while (second := shuffled()) == first:
+        pass
+    return first, second
+
+
 # --- exercise 1: an async view over the library ------------------------------------------------------------------
 
-def _expected_by_tag(name: str) -> dict:
-    from sandbox.library.models import Book
-
-    books = Book.objects.filter(tags__name=name).select_related("author").prefetch_related("tags").order_by("title")
-    return {"tag": name, "books": [{"title": b.title, "author": b.author.name,
-                                    "tags": sorted(t.name for t in b.tags.all())} for b in books]}
+def _books_of(shelf: Shelf, tag: str) -> list[dict]:
+    """What the view must answer for `tag`: the shelf's books with that tag, by title."""
+    return [{"title": title, "author": author, "tags": sorted(tags)}
+            for title, (author, tags, _) in sorted(shelf.books.items()) if tag in tags]
 
 
-async def _serve(exercise: str, view, paths: list[str]):
-    """Serve `view` at /exercise/ through Django's ASGI handler; one request at a time, queries counted each."""
-    from sandbox.lab.checks.exercise_urls import serving
+def _expect_tag_answer(ex: str, asked: str, response, shelf: Shelf) -> None:
+    """The answer for ?tag=`asked` must be that tag's books, each with author and all its tags, by title."""
+    label = f"?tag={asked}"
+    expect_status(ex, response.status_code, 200, label)
+    body = expect_json(ex, response, label)
+    if not isinstance(body, dict) or set(body) != {"tag", "books"}:
+        keys = sorted(body) if isinstance(body, dict) else type(body).__name__
+        raise ExerciseFailed(ex, f"{label} answered {_short(body, 120)}: expected an object with exactly the keys "
+                                 f"'tag' and 'books' (got {keys})")
+    if body["tag"] != asked:
+        raise ExerciseFailed(ex, f"{label} answered \"tag\": {body['tag']!r}: it should be the name of the tag "
+                                 "asked for")
+    books = body["books"]
+    if not isinstance(books, list) or not all(isinstance(b, dict) for b in books):
+        raise ExerciseFailed(ex, f"{label}: 'books' should be a list of objects, got {_short(books, 120)}")
+    for book in books:
+        if set(book) != {"title", "author", "tags"}:
+            raise ExerciseFailed(ex, f"{label}: a book is {_short(book, 120)}; each book should have exactly the "
+                                     f"keys 'title', 'author' and 'tags' (got {sorted(book)})")
+    expected = _books_of(shelf, asked)
+    titles, wanted = [b["title"] for b in books], [b["title"] for b in expected]
+    if len(set(map(str, titles))) < len(titles):
+        twice = next(t for t in titles if titles.count(t) > 1)
+        raise ExerciseFailed(ex, f"{label} lists {twice!r} {titles.count(twice)} times: each book once")
+    stray = [t for t in titles if t not in wanted]
+    if stray:
+        tags = shelf.books[stray[0]][1] if stray[0] in shelf.books else None
+        what = f"its tags are {sorted(tags)}" if tags is not None else "a book of the library outside this test"
+        raise ExerciseFailed(ex, f"{label} answered {len(stray)} book(s) not tagged {asked!r}, e.g. {stray[0]!r} "
+                                 f"({what}): only the books that have exactly this tag belong in the answer")
+    missing = [t for t in wanted if t not in titles]
+    if missing:
+        raise ExerciseFailed(ex, f"{label} left out {len(missing)} of the {len(wanted)} books tagged {asked!r}, "
+                                 f"e.g. {missing[0]!r}")
+    by_title = {b["title"]: b for b in expected}
+    for book in books:
+        want = by_title[book["title"]]
+        if book["author"] != want["author"]:
+            raise ExerciseFailed(ex, f"{label}: {book['title']!r} has \"author\": {_short(book['author'], 60)}, "
+                                     f"expected its author's name, {want['author']!r}")
+        got = book["tags"]
+        if not isinstance(got, list) or not all(isinstance(t, str) for t in got):
+            raise ExerciseFailed(ex, f"{label}: {book['title']!r} has \"tags\": {_short(got, 80)}; expected a "
+                                     "list of tag names")
+        if sorted(got) != want["tags"]:
+            raise ExerciseFailed(ex, f"{label}: {book['title']!r} has the tags {sorted(got)}, expected all its "
+                                     f"tags, {want['tags']} (in any order)")
+    if titles != wanted:
+        raise ExerciseFailed(ex, f"{label}: the books are all there but not in the order of their titles: got "
+                                 f"{titles}, expected {wanted}")
 
-    results = []
-    async with serving(exercise, view, DEBUG=True) as (c, errors):
-        for path in paths:
-            with count_queries() as sql:
-                response = await c.get(path)
-            results.append((response, len(sql)))
-    for exc in errors:
-        _raise_for(exercise, exc, "the view raised")
-    return results
 
-
+@exercise_check("books-by-tag")
 async def books_by_tag(view) -> None:
     """Exercise 'books-by-tag': an async view answering the books of one tag, with authors and tags, as JSON."""
+    from django.core.exceptions import ObjectDoesNotExist
+
     ex = "books-by-tag"
     require_async_function(ex, view, "books_by_tag")
-    (fiction, queries), (science, _), (missing, _) = await _serve(
-        ex, view, ["/exercise/?tag=fiction", "/exercise/?tag=science", "/exercise/?tag=poetry"])
-    for name, response in (("fiction", fiction), ("science", science)):
-        if response.status_code != 200:
-            raise ExerciseFailed(ex, f"?tag={name} answered HTTP {response.status_code}, expected 200")
-        expected = await sync_to_async(_expected_by_tag)(name)
+    shelf = Shelf()
+    first, second = shelf.author_names(2)
+    big, small, empty, other = shelf.tag_names(4)
+    near = f"{big}-club"  # a tag whose name holds the asked one: a `contains` lookup would match it
+    shelf.tags.append(near)
+    titles = shelf.titles(7)
+    dates = [date(2000, 1, 1) + timedelta(days=d) for d in sorted(random.sample(range(9000), len(titles)))]
+    created, published = _orders(5)
+    tagged = [[big, other], [big], [big, small, other], [big, near], [big, other, near]]
+    for k, title in enumerate(titles[:5]):
+        shelf.books[title] = ((first, second)[k % 2], tagged[k], dates[published[k]])
+    shelf.books[titles[5]] = (second, [near, other], dates[5])  # not tagged `big`: only its name is close
+    shelf.books[titles[6]] = (first, [], dates[6])  # no tags at all
+    order = [titles[k] for k in created] + titles[5:]
+    unknown = f"no-such-tag-{shelf.token}"
+    await _db(shelf.create, order)
+    try:
+        async with serving(ex, view, DEBUG=True) as served:
+            counted = {}
+            answers = {}
+            for asked in (small, big, empty, unknown):  # the first request pays any warm-up, not the big tag
+                with count_queries() as sql:
+                    answers[asked] = await served.client.get("/exercise/", params={"tag": asked})
+                counted[asked] = len(sql)
+            together = await asyncio.gather(*(served.client.get("/exercise/", params={"tag": t})
+                                              for t in (big, small)))
+    finally:
+        await _db(shelf.remove)
+    for exc in served.errors:
+        if isinstance(exc, ObjectDoesNotExist) and not _async_mistake(exc):
+            raise ExerciseFailed(ex, f"the view raised {type(exc).__qualname__} ({exc}), which Django answers with "
+                                     "HTTP 500: a tag that does not exist must answer 404, so turn the missing row "
+                                     "into Http404")
+        _raise_for(ex, exc, "the view raised")
+    expect_all_awaited(ex, _coroutine_names(served.never_awaited),
+                       "calling an async ORM method without `await` only creates a coroutine; no query ran")
+    _expect_tag_answer(ex, big, answers[big], shelf)
+    _expect_tag_answer(ex, small, answers[small], shelf)
+    if answers[empty].status_code == 404:
+        raise ExerciseFailed(ex, f"?tag={empty} answered HTTP 404, but that tag exists and has no books: answer "
+                                 "HTTP 200 with an empty list of books (404 is for a tag that does not exist)")
+    _expect_tag_answer(ex, empty, answers[empty], shelf)
+    if answers[unknown].status_code != 404:
+        raise ExerciseFailed(ex, f"?tag={unknown}, a tag that does not exist, answered HTTP "
+                                 f"{answers[unknown].status_code}: an unknown tag must answer 404")
+    if counted[big] > counted[small]:
+        raise ExerciseFailed(ex, f"?tag={small} (1 book) ran {counted[small]} queries, ?tag={big} (5 books) ran "
+                                 f"{counted[big]}: the queries grow with the books, one or more per book (N+1), "
+                                 "and each is a hop to a worker thread. Load the authors with the books "
+                                 "(select_related) and all their tags at once (prefetch_related)")
+    for asked, response in zip((big, small), together, strict=True):
         try:
-            body = response.json()
-            got = {"tag": body["tag"], "books": [{**b, "tags": sorted(b["tags"])} for b in body["books"]]}
-        except (ValueError, KeyError, TypeError):
-            raise ExerciseFailed(ex, f"answer JSON shaped like {str(expected)[:90]}..., got {response.text[:120]}"
-                                 ) from None
-        if got != expected:
-            raise ExerciseFailed(ex, f"?tag={name}: expected {str(expected)[:150]}..., got {str(got)[:150]}...")
-    if missing.status_code != 404:
-        raise ExerciseFailed(ex, f"?tag=poetry (no such tag) answered HTTP {missing.status_code}: answer 404, "
-                                 "e.g. with `await aget_object_or_404(Tag, name=...)`")
-    books = len((await sync_to_async(_expected_by_tag)("fiction"))["books"])
-    if queries > 4:
-        raise ExerciseFailed(ex, f"?tag=fiction ran {queries} queries for {books} books: N+1 queries, each one also "
-                                 "a hop to a worker thread. Fetch the authors with select_related(\"author\") and "
-                                 "the tags with prefetch_related(\"tags\")")
-    passed(ex, f"{books} fiction books with authors and tags in {queries} queries, "
-               "a 404 for an unknown tag, and nothing ran the sync ORM on the event loop")
+            _expect_tag_answer(ex, asked, response, shelf)
+        except ExerciseFailed as failed:
+            raise ExerciseFailed(ex, f"with ?tag={big} and ?tag={small} asked at the same moment: "
+                                     f"{failed.feedback}. Keep what one request reads in that request's own "
+                                     "variables, not in a global or a cache shared by requests") from None
+    passed(ex, f"5 books (by title, with authors and all their tags) in {counted[big]} queries, as many as for 1 "
+               "book; an empty tag, a 404 for an unknown one, two requests at once each with its own answer")
 
 
 # --- exercise 2: a transaction from async code ----------------------------------------------------------------
 
-def _owners() -> dict[int, int]:
-    from sandbox.library.models import Book
+class _Committed:
+    """An on_commit callback that marks one transaction: its number, and whether it committed."""
 
-    return dict(Book.objects.values_list("pk", "author_id"))
+    def __init__(self, number: int, committed: set[int]):
+        self.number, self.committed = number, committed
 
-
-def _restore_owners(owners: dict[int, int]) -> None:
-    from django.db import transaction
-
-    from sandbox.library.models import Book
-
-    with transaction.atomic():
-        for pk, author_id in owners.items():
-            Book.objects.filter(pk=pk).exclude(author_id=author_id).update(author_id=author_id)
+    def __call__(self) -> None:
+        self.committed.add(self.number)
 
 
-def _author_of(title: str) -> str | None:
-    from sandbox.library.models import Book
+class _Writes(logging.Handler):
+    """Every write to the books table, and the transaction it ran in (None: autocommit, committed at once).
 
-    book = Book.objects.select_related("author").filter(title=title).first()
-    return book.author.name if book else None
+    Django logs each query from the thread that ran it, so the connection looked at is the one that wrote. The
+    first write of a transaction leaves a marker among the connection's on_commit callbacks (they are dropped at
+    every commit or rollback): a write that finds it belongs to the same transaction.
+    """
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.writes: list[int | None] = []
+        self.committed: set[int] = set()
+        self.numbers = itertools.count(1)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from django.db import connections
+
+        sql = str(getattr(record, "sql", "") or record.getMessage())
+        if not re.match(r'\s*(UPDATE|INSERT INTO|DELETE FROM)\s+"?library_book"?\s', sql):
+            return
+        connection = connections[getattr(record, "alias", None) or "default"]
+        if not connection.in_atomic_block:
+            self.writes.append(None)
+            return
+        for _, func, _ in connection.run_on_commit:
+            if isinstance(func, _Committed):
+                self.writes.append(func.number)
+                return
+        marker = _Committed(next(self.numbers), self.committed)
+        connection.on_commit(marker)
+        self.writes.append(marker.number)
 
 
-@contextlib.contextmanager
-def _watch_saves():
-    """Record, for every Book save, whether the saving thread's connection was inside transaction.atomic."""
-    from django.db import connection
-    from django.db.models.signals import pre_save
-
-    from sandbox.library.models import Book
-
-    in_atomic: list[bool] = []
-
-    def record(sender, **kwargs):
-        in_atomic.append(connection.in_atomic_block)
-
-    pre_save.connect(record, sender=Book, weak=False)
-    try:
-        yield in_atomic
-    finally:
-        pre_save.disconnect(record, sender=Book)
+async def _move(ex: str, move_books, titles: list[str], author: str):
+    """Call move_books with a deadline: (what it raised or None), what its code wrote."""
+    with _logging_to(_Writes()) as writes:
+        try:
+            await call(ex, move_books, titles, author, what="move_books", timeout=20)
+        except (ExerciseFailed, NotImplementedError):
+            raise
+        except Exception as exc:
+            return exc, writes
+    return None, writes
 
 
+def _why_kept(writes: _Writes, error: BaseException | None) -> str:
+    """What the check saw of the transactions of a call that left books moved."""
+    if not writes.writes:
+        return "The check saw no write to the books table it could follow: the changes were not rolled back"
+    if error is None:
+        return ("move_books returned normally: the missing title raised no error out of it (was it caught, or did "
+                "a filter that matches no row stand in for the lookup?), so nothing rolled back")
+    if None in writes.writes:
+        return ("No transaction was open when the books were written: each change committed on its own, before "
+                "the missing title raised")
+    numbers = sorted({n for n in writes.writes if n is not None})
+    if len(numbers) > 1:
+        return (f"The books were written in {len(numbers)} separate transactions (one per book, or per call "
+                "handed to a worker thread), so the ones before the missing title had committed when it raised")
+    return ("The books were written in one transaction, but it committed before the error came out: the missing "
+            "title must raise inside the transaction, so that it rolls back")
+
+
+@exercise_check("move-books")
 async def move_books_atomically(move_books) -> None:
     """Exercise 'move-books': give books to another author, all or nothing, from async code."""
+    from sandbox.library.models import Book
+
     ex = "move-books"
     require_async_function(ex, move_books, "move_books")
-    owners = await sync_to_async(_owners)()
-    good = ["Copper and Salt", "A Field Guide to Clouds"]
-    bad = ["The Quiet Harbour", "Harbour Lights", "No Such Book", "The Last Harbour"]
+    shelf = Shelf()
+    owner, other, target = shelf.author_names(3)
+    titles = shelf.titles(7)
+    random.shuffle(titles)
+    owners = [owner, other, owner, other, owner, owner, target]
+    for title, author in zip(titles, owners, strict=True):
+        shelf.books[title] = (author, [], date(2010, 1, 1) + timedelta(days=random.randint(0, 5000)))
+    first = [titles[0], titles[1]]  # one book of each of two authors
+    missing = f"No Such Book {shelf.token}"
+    second = [titles[2], titles[3], missing, titles[4]]  # the missing title in the middle
+    await _db(shelf.create)
+    before = await _db(Library.read)
     try:
-        try:
-            reject_coroutine(ex, await _within(ex, "move_books", move_books(good, "Iris Vane")),
-                             "what move_books returned")
-        except Exception as exc:
-            _raise_for(ex, exc, "move_books raised")
-        moved = {title: await sync_to_async(_author_of)(title) for title in good}
-        if set(moved.values()) != {"Iris Vane"}:
-            raise ExerciseFailed(ex, f"after move_books({good}, 'Iris Vane') the authors are {moved}")
-        await sync_to_async(_restore_owners)(owners)
+        error, _ = await _move(ex, move_books, first, target)
+        if error is not None:
+            _raise_for(ex, error, f"move_books({first}, {target!r}) raised")
+        after = await _db(Library.read)
+        moved = {pk for pk, row in before.books.items() if row[0] in first}
+        wrong = [f"{after.books[pk][0]!r} belongs to {after.books[pk][1]!r}" for pk in moved
+                 if pk in after.books and after.books[pk][1] != target]
+        if wrong:
+            raise ExerciseFailed(ex, f"after move_books({first}, {target!r}), {wrong[0]}, not to {target!r}: the "
+                                     "books should go to the author called `author_name`")
+        changed = before.changed(after, skip=moved)
+        if changed:
+            raise ExerciseFailed(ex, f"move_books({first}, {target!r}) also changed {len(changed)} book(s) not in "
+                                     f"`titles`: {changed[0]}. Only the books named in `titles` may change")
 
-        with _watch_saves() as in_atomic:
-            try:
-                await _within(ex, "move_books", move_books(bad, "Tomas Reed"))
-            except Exception as exc:
-                error = exc
-            else:
-                error = None
-        if error is not None and _async_mistake(error):
-            _raise_for(ex, error, "move_books raised")
-        after = {title: await sync_to_async(_author_of)(title) for title in bad if title != "No Such Book"}
-        kept = [t for t, a in after.items() if a != "Mara Quill"]
+        error, writes = await _move(ex, move_books, second, target)
+        if error is not None and not isinstance(error, Book.DoesNotExist):
+            if _async_mistake(error):
+                _raise_for(ex, error, f"move_books({second}, ...) raised")
+            raise ExerciseFailed(ex, f"with a missing title, move_books raised {type(error).__qualname__} "
+                                     f"({error}), not Book.DoesNotExist: let the error of the lookup out as it is, "
+                                     "so the caller can tell what was missing")
+        final = await _db(Library.read)
+        kept = after.changed(final)
         if kept:
-            if in_atomic and not any(in_atomic):
-                how = "No transaction was open: every save committed on its own. "
-            elif in_atomic and all(in_atomic):
-                how = ("Each step ran in its own transaction (one sync_to_async call, or one atomic block, per "
-                       "book), so the first ones were committed before the error. ")
-            else:
-                how = ""
-            raise ExerciseFailed(ex, f"{', '.join(kept)} moved and stayed moved although 'No Such Book' failed: "
-                                     f"the changes were not rolled back. {how}Put the whole loop in one sync "
-                                     "function inside `with transaction.atomic():` and await it once with "
-                                     "sync_to_async")
+            raise ExerciseFailed(ex, f"move_books({second}, {target!r}) moved books although {missing!r} does not "
+                                     f"exist: {kept[0]}. {_why_kept(writes, error)}")
         if error is None:
-            raise ExerciseFailed(ex, "move_books(..., 'No Such Book', ...) returned normally: let the error "
-                                     "(Book.DoesNotExist) propagate, so the caller knows nothing was moved")
+            raise ExerciseFailed(ex, f"move_books({second}, {target!r}) returned normally, although {missing!r} "
+                                     "does not exist: let Book.DoesNotExist out, so the caller knows nothing was "
+                                     "moved")
     finally:
-        await sync_to_async(_restore_owners)(owners)
-    passed(ex, f"two books moved; a list with a missing title raised {type(error).__name__} and moved nothing")
+        with contextlib.suppress(Exception):
+            await _db(before.restore)
+        await _db(shelf.remove)
+    passed(ex, f"two books of two authors moved to {target!r}, every other row untouched; a list with a missing "
+               "title raised Book.DoesNotExist and moved nothing")
 
 
 # --- exercise 3: related managers -------------------------------------------------------------------------------
 
-NEW_TITLES = ["Rain Over Copper", "The Weather Almanac"]
+@contextlib.contextmanager
+def _watch_publish(author: str):
+    """Record, for every Book saved, whether a related manager of `author` saved it; and every m2m change of a
+    book's tags through a related manager (the m2m_changed signal)."""
+    from django.db.models.signals import m2m_changed, pre_save
+
+    from sandbox.library.models import Author, Book
+
+    saved: dict[str, bool] = {}
+    tagged: set[int] = set()  # the pks of books whose tags a related manager changed
+
+    def on_save(sender, instance, **kwargs):
+        frame, through_manager = sys._getframe(1), False
+        while frame is not None:
+            if frame.f_code.co_name in {"create", "get_or_create", "update_or_create", "add"}:
+                manager = _local(frame, "self")
+                if (type(manager).__name__ == "RelatedManager" and isinstance(getattr(manager, "instance", None),
+                                                                               Author)
+                        and manager.instance.name == author):
+                    through_manager = True
+                    break
+            frame = frame.f_back
+        saved[instance.title] = saved.get(instance.title, False) or through_manager
+
+    def on_tags(sender, instance, action, reverse, pk_set, **kwargs):
+        if action == "post_add":
+            tagged.update((pk_set or ()) if reverse else [instance.pk])
+
+    pre_save.connect(on_save, sender=Book, weak=False)
+    m2m_changed.connect(on_tags, sender=Book.tags.through, weak=False)
+    try:
+        yield saved, tagged
+    finally:
+        pre_save.disconnect(on_save, sender=Book)
+        m2m_changed.disconnect(on_tags, sender=Book.tags.through)
 
 
-def _new_books() -> list[tuple[str, str, list[str], date]]:
+@contextlib.contextmanager
+def _published_on(fn, day: date):
+    """`PUBLISHED` is `day` while the block runs: in the learner's namespace and in this module."""
+    space, module = getattr(fn, "__globals__", {}), sys.modules[__name__]
+    had, old, mine = "PUBLISHED" in space, space.get("PUBLISHED"), module.PUBLISHED
+    space["PUBLISHED"], module.PUBLISHED = day, day
+    try:
+        yield
+    finally:
+        module.PUBLISHED = mine
+        if had:
+            space["PUBLISHED"] = old
+        else:
+            space.pop("PUBLISHED", None)
+
+
+def _new_books(titles: list[str]) -> dict[str, tuple]:
     from sandbox.library.models import Book
 
-    books = Book.objects.filter(title__in=NEW_TITLES).select_related("author").prefetch_related("tags")
-    return [(b.title, b.author.name, sorted(t.name for t in b.tags.all()), b.published) for b in books]
+    books = Book.objects.filter(title__in=titles).select_related("author").prefetch_related("tags")
+    return {b.title: (b.pk, b.author.name, sorted(t.name for t in b.tags.all()), b.published) for b in books}
 
 
-def _delete_new_books() -> int:
-    from sandbox.library.models import Book
+def _tag_count() -> int:
+    from sandbox.library.models import Tag
 
-    return Book.objects.filter(title__in=NEW_TITLES).delete()[0]
+    return Tag.objects.count()
 
 
+async def _publish(ex: str, publish, day: date, *args):
+    """Call publish with a deadline, `PUBLISHED` set to `day`; what it raised, explained."""
+    with _published_on(publish, day):
+        try:
+            return await call(ex, publish, *args, what="publish", timeout=20)
+        except (ExerciseFailed, NotImplementedError):
+            raise
+        except Exception as exc:
+            _raise_for(ex, exc, f"publish{tuple(args)} raised")
+
+
+@exercise_check("publish")
 async def publish_books(publish) -> None:
     """Exercise 'publish': create books through an author's related manager and tag them."""
     from sandbox.library.models import Book
 
     ex = "publish"
     require_async_function(ex, publish, "publish")
-    await sync_to_async(_delete_new_books)()
+    shelf = Shelf()
+    (author,) = shelf.author_names(1)
+    first, second, third = shelf.tag_names(3)
+    names = [second, first]  # two of the three, not in alphabetical order
+    old, *titles = shelf.titles(4)
+    shelf.books[old] = (author, [third], date(2011, 5, 4))  # the author's book from before: it must not change
+    titles = titles[::-1] if random.random() < 0.5 else [titles[1], titles[2], titles[0]]  # not by title
+    day = date(2030, 1, 1) + timedelta(days=random.randint(0, 3000))
+    await _db(shelf.create)
+    before, tags_before = await _db(Library.read), await _db(_tag_count)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = await _within(ex, "publish", publish("Tomas Reed", NEW_TITLES, ["fiction", "science"]))
-            except Exception as exc:
-                _raise_for(ex, exc, "publish raised")
-        reject_coroutine(ex, result, "what publish returned (or an item of it)")
-        never = [str(w.message) for w in caught if "never awaited" in str(w.message)]
-        rows = await sync_to_async(_new_books)()
-        if never or (rows and not any(tags for _, _, tags, _ in rows)):
-            what = never[0] if never else "the new books have no tags"
-            raise ExerciseFailed(ex, f"{what}: a coroutine that was never awaited never runs; "
-                                     "write `await book.tags.aadd(...)` (or aset)")
-        if sorted(r[0] for r in rows) != sorted(NEW_TITLES):
-            raise ExerciseFailed(ex, f"expected the books {NEW_TITLES} in the database, found {[r[0] for r in rows]}")
-        wrong = [r for r in rows if r[1] != "Tomas Reed" or r[2] != ["fiction", "science"] or r[3] != PUBLISHED]
-        if wrong:
-            raise ExerciseFailed(ex, f"expected each new book by Tomas Reed, tagged ['fiction', 'science'], "
-                                     f"published {PUBLISHED}; got {wrong[0]}")
-        if not (isinstance(result, list) and [getattr(b, "title", None) for b in result] == NEW_TITLES
-                and all(isinstance(b, Book) and b.pk for b in result)):
-            raise ExerciseFailed(ex, f"return the new Book objects as a list, in the order of titles (got "
-                                     f"{str(result)[:120]})")
+        with _watch_publish(author) as (saved, tagged), never_awaited() as dropped:
+            result = await _publish(ex, publish, day, author, titles, names)
+        expect_all_awaited(ex, _coroutine_names(dropped),
+                           "an async method called without `await` only creates a coroutine: what it should have "
+                           "done never happened")
+        rows = await _db(_new_books, titles)
+        absent = [t for t in titles if t not in rows]
+        if absent:
+            raise ExerciseFailed(ex, f"publish({author!r}, {titles}, {names}) created no book titled {absent[0]!r} "
+                                     f"({len(rows)} of {len(titles)} were created)")
+        for title in titles:
+            _, by, tags, published = rows[title]
+            if by != author:
+                raise ExerciseFailed(ex, f"the new book {title!r} belongs to {by!r}, not to {author!r}")
+            if published != day:
+                raise ExerciseFailed(ex, f"the new book {title!r} was published on {published}; expected the date in "
+                                         f"`PUBLISHED` when publish runs (the check set it to {day} for this run)")
+            if tags != sorted(names):
+                raise ExerciseFailed(ex, f"the new book {title!r} is tagged {tags}, expected exactly the tags in "
+                                         f"tag_names, {sorted(names)}")
+        direct = [t for t in titles if not saved.get(t)]
+        if direct:
+            raise ExerciseFailed(ex, f"{len(direct)} of the new books (e.g. {direct[0]!r}) were not created through "
+                                     "the author's related manager (`author.books`): the task asks for that "
+                                     "manager, which sets the author for you")
+        untagged = [t for t in titles if rows[t][0] not in tagged]
+        if untagged:
+            raise ExerciseFailed(ex, f"the tags of {untagged[0]!r} were not added through a related manager "
+                                     "(`book.tags`): no m2m_changed signal was sent for it")
+        after = await _db(Library.read)
+        changed = before.changed(after)
+        if changed:
+            raise ExerciseFailed(ex, f"publish changed a book that is not one of the new ones: {changed[0]}. Only "
+                                     "the books it creates may change")
+        extra = [row[0] for pk, row in after.books.items() if pk not in before.books and row[0] not in titles]
+        if extra:
+            raise ExerciseFailed(ex, f"publish created a book that is not in `titles`: {extra[0]!r}")
+        if await _db(_tag_count) != tags_before:
+            raise ExerciseFailed(ex, "publish changed the number of tags: the tags already exist, so use them as "
+                                     "they are")
+        pks = [rows[t][0] for t in titles]
+        if not isinstance(result, list) or not all(isinstance(b, Book) for b in result):
+            raise ExerciseFailed(ex, f"publish returned {_short(result, 120)}: return the new Book objects, as a "
+                                     "list")
+        got = [b.title for b in result]
+        if sorted(got) == sorted(titles) and got != titles:
+            raise ExerciseFailed(ex, f"publish returned the books in the order {got}: return them in the order of "
+                                     f"`titles`, {titles}")
+        if got != titles or [b.pk for b in result] != pks:
+            raise ExerciseFailed(ex, f"publish returned the books {got} (pks {[b.pk for b in result]}): expected "
+                                     f"the books it created, {titles} (pks {pks})")
+        nothing = await _publish(ex, publish, day, author, [], names)
+        if nothing != []:
+            raise ExerciseFailed(ex, f"publish({author!r}, [], {names}) returned {_short(nothing, 80)}: with no "
+                                     "titles, return an empty list")
     finally:
-        await sync_to_async(_delete_new_books)()
-    passed(ex, f"{len(NEW_TITLES)} books created for Tomas Reed and tagged; the check deleted them again")
+        with contextlib.suppress(Exception):
+            await _db(before.restore)
+        await _db(shelf.remove)
+    passed(ex, f"{len(titles)} books created through the related manager of {author!r}, published {day}, each tagged "
+               "with exactly the tags asked for, returned in the order of the titles; nothing else changed (the "
+               "check deleted its rows again)")

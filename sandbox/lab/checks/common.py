@@ -34,17 +34,6 @@ def not_attempted(exercise: str) -> NotImplementedError:
                                "`raise NotImplementedError` line with your code, then run this cell again.")
 
 
-def raise_view_errors(exercise: str, errors: list[BaseException], await_hint: str = "") -> None:
-    """Turn an exception the view raised into feedback; a coroutine used as a value means a missing await
-    (`await_hint` says where, e.g. " before a cache a-method")."""
-    for exc in errors:
-        if "coroutine" in str(exc):
-            raise ExerciseFailed(exercise, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was "
-                                           f"used as a value: a missing `await`{await_hint}")
-    if errors:
-        raise ExerciseFailed(exercise, f"the view raised {type(errors[0]).__name__}: {errors[0]}")
-
-
 @dataclass
 class LoopWatch:
     """The longest time the event loop could not run a tiny heartbeat task: a blocking call shows up here."""

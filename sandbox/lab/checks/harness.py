@@ -76,25 +76,35 @@ def release_earlier_failures() -> None:
         gc.collect()
 
 
-def _learner_frames(exc: BaseException) -> list[traceback.FrameSummary]:
+def learner_frames(exc: BaseException) -> list[traceback.FrameSummary]:
     """The frames of a traceback that are the learner's code: a notebook cell, or a module outside the course's
-    own packages and Python's."""
-    frames = traceback.extract_tb(exc.__traceback__)
+    own packages and Python's (not the `<string>` of a method that dataclasses generate, nor `<frozen ...>`)."""
     own = ("/sandbox/", "/site-packages/", "/lib/python")
-    return [f for f in frames if f.filename.startswith("<") or "ipykernel" in f.filename
-            or not any(part in f.filename for part in own)]
+    return [f for f in traceback.extract_tb(exc.__traceback__)
+            if f.filename != "<string>" and not f.filename.startswith("<frozen")
+            and (f.filename.startswith("<") or "ipykernel" in f.filename or not any(p in f.filename for p in own))]
 
 
-def explain(exercise: str, exc: BaseException) -> Exception:
-    """An exception that escaped a check, as feedback: the learner's when their code raised it, else the check's."""
-    mine = _learner_frames(exc)
+def explain(exercise: str, exc: BaseException, what: str = "your code") -> Exception:
+    """An exception that escaped a check, as feedback: the learner's when their code raised it (where, by function
+    and line, never quoting the line: it could be the solution's), else the check's own fault."""
+    mine = learner_frames(exc)
     if not mine:
         return RuntimeError(f"The check of {exercise!r} itself failed ({type(exc).__name__}: {exc}). This is the "
                             "course's fault, not yours: please report it.")
-    where = mine[-1]
-    what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return ExerciseFailed(exercise, f"your code raised {what} in {where.name}() (line {where.lineno}: "
-                                    f"`{(where.line or '').strip()}`). {meaning(exc)}".strip())
+    said = str(exc).strip()
+    raised = f"{type(exc).__name__}: {said[:160]}" if said else type(exc).__name__
+    return ExerciseFailed(exercise, f"{what} raised {raised} in {mine[-1].name}() (line {mine[-1].lineno}). "
+                                    f"{meaning(exc)}".strip())
+
+
+def close_coroutines(exc: BaseException) -> None:
+    """Close the never-started coroutines the frames of `exc` hold: the feedback already says they were never
+    awaited, and their warning would otherwise come later, under another exercise's check."""
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        for value in frame.f_locals.values():
+            if inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == inspect.CORO_CREATED:
+                value.close()
 
 
 def meaning(exc: BaseException) -> str:
