@@ -40,8 +40,6 @@ def _check_module(chapter: str):
     return importlib.import_module(f"sandbox.lab.checks.{name}")
 
 
-
-
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_exercise_states_its_requirements_for_its_current_text(chapter):
     from sandbox.lab.checks.harness import Requirements

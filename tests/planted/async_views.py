@@ -252,8 +252,8 @@ PLANTED: dict[str, list[Planted]] = {
                 _countdown(counting="range(n)", wait="await asyncio.sleep(every)"), "wrong order", "result"),
         Planted("starts the countdown at n",
                 _countdown(counting="range(n, -1, -1)"), "expected the", "result"),
-        Planted("waits the stub's default half second instead of `every`",
-                _countdown(wait="await asyncio.sleep(0.5)"), "arrived only", "condition"),
+        Planted("waits the stub's default (0.3 s) instead of `every`",
+                _countdown(wait="await asyncio.sleep(0.3)"), "arrived only", "condition"),
     ],
 }
 

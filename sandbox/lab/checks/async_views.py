@@ -45,7 +45,7 @@ from sandbox.lab.checks.harness import (
 )
 
 REQUIREMENTS = {
-    "partial-fan-out": Requirements("8856b3fac997", (
+    "partial-fan-out": Requirements("aa2b2fa43bb3", (
         ("`fetch_parts(client, urls, timeout)` gets an `httpx.AsyncClient` and a dict `{name: url}`",
          "called with a client of the check's and six URLs on the slow upstream under names drawn for this run, "
          "each with an id drawn for this run; then with `{}`"),
@@ -53,8 +53,8 @@ REQUIREMENTS = {
          "every HTTP call is recorded (start, end, thread): each must start before the first one ends; calls "
          "queued on one worker thread are named as such; the event loop never stalls"),
         ("each with its own deadline of `timeout` seconds",
-         "`timeout` is drawn between 2.0 and 2.4 s: a call answering 0.8 s before it must be kept (a shorter or "
-         "fixed deadline cuts it), one answering 0.8 s after it must be None, and one that hangs 8 s must be cut "
+         "`timeout` is drawn between 1.6 and 1.9 s: a call answering 0.5 s before it must be kept (a shorter or "
+         "fixed deadline cuts it), one answering 0.5 s after it must be None, and one that hangs 6 s must be cut "
          "off: fetch_parts still waiting 2.5 s past the deadline has no deadline; no call may still be running "
          "once fetch_parts has returned"),
         ("return `{name: result}`", "a dict with exactly the names of `urls` as keys"),
@@ -66,8 +66,8 @@ REQUIREMENTS = {
         ("or missed its deadline", "the late and the hanging call: None, and their TimeoutError must not escape"),
         ("One failure must not lose the other results",
          "an exception (or exception group) escaping fetch_parts fails, named with the call that raised it"),
-        ("The check draws new names and a new `timeout` (between 2 and 2.4 s) on every run",
-         "names from a pool of 14, shuffled roles, ids for this run; `timeout` one of 2.0, 2.1, ... 2.4 s"),
+        ("The check draws new names and a new `timeout` (between 1.6 and 1.9 s) on every run",
+         "names from a pool of 14, shuffled roles, ids for this run; `timeout` one of 1.6, 1.7, 1.8, 1.9 s"),
         ("the whole thing should take about `timeout` seconds",
          "no wall-clock verdict: the mechanisms above (all at once, every call bounded) make it so"),
         ("The check also calls `fetch_parts` with no URLs, and twice at once",
@@ -104,14 +104,14 @@ REQUIREMENTS = {
     "sse-stream": Requirements("838def59d22a", (
         ("`countdown`, an async view", "an `async def` function, served by Django's ASGI handler"),
         ("streams `n` server-sent events (`?n=`)",
-         "a StreamingHttpResponse over an async iterator (a sync one or a plain HttpResponse is named); n is 4 or "
-         "5, and at the same time two more requests with n=1 and n=0 (no events)"),
+         "a StreamingHttpResponse over an async iterator (a sync one or a plain HttpResponse is named); n is 3 or "
+         "4, and at the same time two more requests with n=1 and n=0 (no events)"),
         ('from `{"left": n - 1}` down to `{"left": 0}` (none at all when `n` is 0)',
          "the events' data, parsed as JSON: exactly those objects in that order (the wrong order, a missing or an "
          "extra event, and data that is not JSON are each named)"),
         ("waiting `every` seconds (`?every=`) between two events",
-         "`every` is drawn (0.65 or 0.7 s, above the stub's default): each event arrives at least `every` - 0.05 s "
-         "after the one before"),
+         "`every` is drawn (0.4 or 0.45 s, above the stub's default of 0.3 s): each event arrives at least "
+         "`every` - 0.05 s after the one before"),
         ("Each event is a line `data: <json>` followed by a blank line",
          "the stream is parsed as an EventSource does (line breaks LF, CR or CRLF; `field: value`; a blank line "
          "dispatches the event; an event never ended by a blank line is dropped)"),
@@ -121,7 +121,7 @@ REQUIREMENTS = {
          "spread over time, not together at the end"),
         ("the event loop must stay free while the view waits",
          "no stall of the loop longer than 0.25 s; no coroutine left unawaited"),
-        ("The check draws `n` and `every` anew on every run", "n is 4 or 5, every 0.65 or 0.7 s, at random"),
+        ("The check draws `n` and `every` anew on every run", "n is 3 or 4, every 0.4 or 0.45 s, at random"),
     )),
 }
 
@@ -187,9 +187,9 @@ def _recording_http():
 
 PART_NAMES = ("profile", "orders", "reviews", "recommendations", "wishlist", "cart", "offers", "history",
               "ratings", "stock", "shipping", "coupons", "badges", "friends")
-HANG, QUICK, GRACE = 8.0, 0.3, 2.5
-MARGIN, LATE = 0.8, 0.8  # the calls that answer just before and just after the deadline: that far from it
-DEADLINES = (2.0, 2.1, 2.2, 2.3, 2.4)
+HANG, QUICK, GRACE = 6.0, 0.3, 1.5
+MARGIN, LATE = 0.5, 0.5  # the calls that answer just before and just after the deadline: that far from it
+DEADLINES = (1.6, 1.7, 1.8, 1.9)
 
 
 @dataclass
@@ -754,7 +754,7 @@ async def sse_stream(countdown) -> None:
         responses.append((request.GET.get("n"), response))
         return response
 
-    n, every = random.choice((4, 5)), random.choice((0.65, 0.7))
+    n, every = random.choice((3, 4)), random.choice((0.4, 0.45))
     runs = {n: f"/exercise/?n={n}&every={every}", 1: f"/exercise/?n=1&every={every}",
             0: f"/exercise/?n=0&every={every}"}
     async with serving(ex, observed) as served:

@@ -698,7 +698,8 @@ async def place_bid() -> None:
     views = _import(ex, "views")
     require_async_function(ex, getattr(views, "place_bid", None), "place_bid")
     fraud = await upstream()
-    started = time.time()
+    tasks = DBTaskResult.objects.filter(task_path=f"{PACKAGE}.tasks.announce_bid")
+    earlier = {pk async for pk in tasks.values_list("pk", flat=True)}  # e.g. the announce-bid check's own tasks
     after_round1 = None
 
     open_lot = await run.new_lot(_title(), random.randint(50, 400))
@@ -747,8 +748,7 @@ async def place_bid() -> None:
     lots = {"open": (open_lot, after_round1), "closed": (closed_lot, before["closed"]),
             "rival": (rival_lot, before["rival"])}
     rows = [b async for b in Bid.objects.filter(lot_id__in=[open_lot.pk, closed_lot.pk, rival_lot.pk, missing])]
-    queued = [r async for r in DBTaskResult.objects.filter(task_path=f"{PACKAGE}.tasks.announce_bid",
-                                                            enqueued_at__gte=_aware(started - 1))]
+    queued = [r async for r in tasks.exclude(pk__in=earlier)]
     await DBTaskResult.objects.filter(id__in=[r.id for r in queued]).adelete()  # no later worker should run them
 
     sent = round1 + (round2 if stats2 else [])
@@ -763,12 +763,6 @@ async def place_bid() -> None:
                f"{len(accepted)} accepted, each saved once and announced once; a bid equal to the price, a bid on a "
                f"closed lot, a bid on a missing lot and {len(raced)} bids below a rival's {rival} that committed "
                "while they waited were all refused")
-
-
-def _aware(timestamp: float):
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
 def _judge_errors(ex: str, log: str, bids: list[_Bid]) -> None:
