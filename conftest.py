@@ -2,8 +2,9 @@
 
 - Notebooks: one execution each, judged by nbval and by Run All's rules (tests/notebook_run.py); the run is
   spread over the machine's cores, heaviest first (tests/scheduling.py).
-- Kernels get plain tracebacks (an IPython profile without colours) and the notebook's path in
-  JPY_SESSION_NAME, as JupyterLab gives it, so each notebook boots into its own data directory.
+- Kernels get plain tracebacks (an IPython profile without colours), abort every queued cell after an error
+  (KERNEL_CONFIG), and the notebook's path in JPY_SESSION_NAME, as JupyterLab gives it, so each notebook boots
+  into its own data directory.
 - Hygiene: every process the run starts inherits COURSE_TEST_RUN; when the run ends, none may be left, and
   the working tree must be as it was.
 - One execution per notebook, counted: every kernel the run starts (nbval's, JupyterLab's, `course check`'s)
@@ -63,11 +64,21 @@ del _course_count_kernel
 """
 
 
+KERNEL_CONFIG = (
+    'c.InteractiveShell.colors = "nocolor"\n'
+    # Run All queues every cell at once; after an error, ipykernel aborts only the requests that have already
+    # arrived (its window is 0 s by default), so on a busy machine a later cell could arrive just after and run.
+    # A second's window makes "queued at once" mean queued, as it does on an idle machine.
+    "c.Kernel.stop_on_error_timeout = 1.0\n"
+)
+
+
 def _ipython_dir() -> Path:
-    """A kernel profile with plain tracebacks and a kernel counter, in the git-ignored data folder."""
+    """A kernel profile with plain tracebacks, Run All's abort for every queued cell, and a kernel counter, in the
+    git-ignored data folder."""
     profile = ROOT / ".course-data" / "ipython" / "profile_default"
     (profile / "startup").mkdir(parents=True, exist_ok=True)
-    (profile / "ipython_kernel_config.py").write_text('c.InteractiveShell.colors = "nocolor"\n')
+    (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
     (profile / "startup" / "00-count-kernel.py").write_text(COUNT_KERNEL)
     return profile.parent
 
