@@ -371,12 +371,14 @@ async def _settled(pairs) -> None:
         _drain(comm, conv)
 
 
-async def _close(comm) -> None:
-    """The client goes away; the application gets a second to finish, then it is stopped."""
+async def _close(comm, conv: Conversation) -> None:
+    """The client goes away; the application gets a second to finish, then it is stopped. What it raised is
+    recorded: a handler that raised is counted as returned a few loop turns before its application ends."""
     with contextlib.suppress(BaseException):
         if comm._future is not None and not comm.future.done():
             await comm.input_queue.put({"type": "websocket.disconnect", "code": 1000})
             await comm.wait(1)
+    _note_error(comm, conv)
     with contextlib.suppress(BaseException):
         comm.stop(exceptions=False)
 
@@ -546,7 +548,7 @@ async def greet_on_connect(GreetConsumer, n: int = 5) -> None:  # noqa: N803 - a
             async with watch_loop() as watch, asyncio.timeout(45):
                 await asyncio.gather(*(_connect(c, v) for c, v in zip(comms, convs, strict=True)))
         finally:
-            await asyncio.gather(*(_close(c) for c in comms))
+            await asyncio.gather(*(_close(c, v) for c, v in zip(comms, convs, strict=True)))
             _settle(convs, "connect()")
     convs = list(convs)
     _fail_on_errors(ex, convs)
@@ -682,7 +684,7 @@ async def save_message(SaveConsumer) -> None:  # noqa: N803
                         else:
                             await asyncio.gather(say(0), say(1))  # two at once in one room
             finally:
-                await asyncio.gather(*(_close(c) for c in comms))
+                await asyncio.gather(*(_close(c, v) for c, v in zip(comms, convs, strict=True)))
                 _settle(convs, "receive_json()")
         convs = list(convs)
         _fail_on_errors(ex, convs)
@@ -809,7 +811,7 @@ async def room_broadcast(RoomConsumer) -> None:  # noqa: N803
                 if all(v.accepted for _, v in [*members, outsider]):
                     await phase("first", [(members[0], [said[0]])], members)
                     if all(len(h) == 1 for h in heard["first"]):
-                        await _close(members[2][0])  # member 3 leaves; "late" joins after the first message
+                        await _close(*members[2])  # member 3 leaves; "late" joins after the first message
                         await _connect(*late, late=0)
                         stay = [members[0], members[1], late]
                         if late[1].accepted:
@@ -818,7 +820,7 @@ async def room_broadcast(RoomConsumer) -> None:  # noqa: N803
                 _drain(*outsider)
                 heard["outsider"] = outsider[1].sent()
         finally:
-            await asyncio.gather(*(_close(c) for c, _ in everyone))
+            await asyncio.gather(*(_close(c, v) for c, v in everyone))
             _settle([v for _, v in everyone], "the consumer")
     _fail_on_errors(ex, [v for _, v in everyone])
     expect_all_awaited(ex, dropped, _await_hint("group_send()"))
@@ -912,7 +914,7 @@ async def members_only(MembersOnlyConsumer) -> None:  # noqa: N803
                 async with asyncio.timeout(45):
                     await asyncio.gather(*(_connect(c, v) for c, v in zip(comms, convs, strict=True)))
             finally:
-                await asyncio.gather(*(_close(c) for c in comms))
+                await asyncio.gather(*(_close(c, v) for c, v in zip(comms, convs, strict=True)))
                 _settle(convs, "connect()")
     finally:
         await _forget_users(usernames)
@@ -1021,7 +1023,7 @@ async def production_stack(production_application) -> None:
                 async with asyncio.timeout(40):
                     await asyncio.gather(*(talk(label) for label in probes))
             finally:
-                await asyncio.gather(*(_close(c) for c in comms.values()))
+                await asyncio.gather(*(_close(comms[label], results[label]) for label in comms))
                 _settle(list(results.values()), "a WebSocket")
     finally:
         await _forget_users([username])
