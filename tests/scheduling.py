@@ -28,14 +28,14 @@ WEIGHTS = {  # seconds on a 2-core machine under the test run's own load, from `
     "solutions/03-async-views.ipynb": 67,  # its exercise probes wait out deadlines and event intervals
     "solutions/09-capstone.ipynb": 65,  # its exercise probes start daphne and a worker each
     "solutions/08-key-considerations.ipynb": 38,
-    "notebooks/01-sync-vs-async.ipynb": 37,
     "notebooks/08-key-considerations.ipynb": 33,
-    "tests/test_classroom.py": 29,
+    "notebooks/01-sync-vs-async.ipynb": 32,
     "solutions/01-sync-vs-async.ipynb": 26,
     "notebooks/06-channels-websockets.ipynb": 24,
     "notebooks/07-background-tasks.ipynb": 23,
     "tests/test_loadgen.py": 20,
     "tests/test_considerations.py": 19,
+    "tests/test_classroom.py": 18,  # grades two notebooks at a time
     "solutions/06-channels-websockets.ipynb": 18,
     "solutions/05-async-middleware.ipynb": 17,
     "tests/test_cli.py": 16,

@@ -38,7 +38,7 @@ def class_folder(root: Path) -> Path:
     folder = root / "class"
     for learner in ("alice", "bob", "carol", "dave", "erin", "frank"):
         (folder / learner).mkdir(parents=True)
-    shutil.copy(ROOT / "solutions" / f"{CH2}.ipynb", folder / "alice" / f"{CH2}.ipynb")
+    shutil.copy(ROOT / "solutions" / f"{CH2}.ipynb", folder / "alice" / "alice.ipynb")  # renamed by an upload system
     shutil.copy(ROOT / "exercises" / f"{CH1}.ipynb", folder / "bob" / f"{CH1}.ipynb")  # a second chapter
     (folder / "carol" / "notes.txt").write_text("my notes")
     (folder / "carol" / f"{CH1}.ipynb").write_text("{not json")
@@ -63,7 +63,7 @@ def test_grade_a_class_folder(tmp_path):
     assert result.returncode == 0, output
     assert "Traceback" not in output
     assert hashes(folder) == before, "course grade modified the learners' files"
-    assert "[1/7]" in result.stdout and "[7/7]" in result.stdout
+    assert "[1/7]" in result.stdout and "[7/7]" in result.stdout  # graded two at a time here (2 cores)
 
     with target.open(newline="") as f:
         reader = csv.DictReader(f)
@@ -76,6 +76,7 @@ def test_grade_a_class_folder(tmp_path):
     ids2 = exercises.exercise_ids(nbformat.read(ROOT / "solutions" / f"{CH2}.ipynb", as_version=4))
     alice = of("alice")
     assert [r["exercise"] for r in alice] == ids2 and {r["result"] for r in alice} == {"passed"}, alice
+    assert {r["chapter"] for r in alice} == {CH2}, "the chapter is recognised from the notebook's check cells"
     bob = of("bob", CH1)
     assert bob and {r["result"] for r in bob} == {"not attempted"}, bob
     carol = of("carol")
@@ -96,14 +97,15 @@ def test_grade_refuses_a_bad_folder(tmp_path):
 
     (tmp_path / "file.txt").write_text("x")
     calls = [("grade", str(tmp_path / "nope")), ("grade", str(tmp_path / "file.txt")),
-             ("grade", str(tmp_path), "--csv", str(tmp_path / "grades.csv"))]
+             ("grade", str(tmp_path), "--csv", str(tmp_path / "grades.csv")), ("grade", str(tmp_path), "--jobs", "0")]
     with ThreadPoolExecutor(len(calls)) as pool:  # each start of the command costs seconds: run them together
-        missing, not_dir, inside = pool.map(lambda args: course(*args), calls)
+        missing, not_dir, inside, no_jobs = pool.map(lambda args: course(*args), calls)
+    assert no_jobs.returncode == 2 and "--jobs: give at least 1" in no_jobs.stderr
     assert missing.returncode == 2 and "no such folder" in missing.stderr
     assert not_dir.returncode == 2 and "not a folder" in not_dir.stderr
     assert inside.returncode == 2 and "inside the learners' folder" in inside.stderr
     assert not (tmp_path / "grades.csv").exists()
-    for r in (missing, not_dir, inside):
+    for r in (missing, not_dir, inside, no_jobs):
         assert "Traceback" not in r.stdout + r.stderr
 
 

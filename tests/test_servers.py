@@ -115,6 +115,31 @@ def test_a_busy_port_gets_a_clear_error(lab, run):
             run(lab.start_server("uvicorn", port=port))
 
 
+def test_a_port_lost_to_another_kernel_is_retried_not_reported(lab, run, monkeypatch):
+    """Two kernels may claim the same free port at the same moment: the one whose server cannot bind it starts on a
+    new port, and never takes the winner's answers for its own readiness."""
+    from sandbox.lab import servers
+
+    async def scenario():
+        winner = await lab.start_server("uvicorn", quiet=True)  # another learner's server, on the port we will lose
+        claims = iter([winner.port])
+        monkeypatch.setattr(servers, "claim_port", lambda port: next(claims, None) or _free_port())
+        try:
+            ours = await lab.start_server("uvicorn", quiet=True)
+            return winner.port, ours.port, ours.listens(), winner.listens()
+        finally:
+            lab.stop_all()
+
+    lost, ours, listens, theirs = run(scenario())
+    assert ours != lost and listens and theirs
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_a_server_that_fails_shows_its_log_tail(lab, run):
     with pytest.raises(lab.ServerError, match=r"(?s)exited with code \d+ before it was ready.*no_such_module"):
         run(lab.start_server("uvicorn", app="no_such_module:app", quiet=True))

@@ -17,7 +17,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -105,8 +107,7 @@ def grade_file(path: Path, folder: Path, timeout: int, total: float) -> Graded:
     if path.suffix != ".ipynb":
         return error("-", f"{rel}: not a notebook (expected a .ipynb file)", "skipped")
     try:  # the clear messages, with the learner's own path in them, come from the parent
-        read(path)
-        chapter = grading.chapter_of(path)
+        chapter = grading.chapter_of(path, read(path))
     except NotebookError as exc:
         return error("-", str(exc).replace(str(path), str(rel)))
     report = run_worker(path, timeout, total)
@@ -123,16 +124,29 @@ def grade_file(path: Path, folder: Path, timeout: int, total: float) -> Graded:
     return Graded(path, learner, rows, summary, time.perf_counter() - start)
 
 
-def grade_folder(folder: Path, timeout: int, total: float, out=sys.stdout) -> list[Graded]:
-    """Grade every file of `folder`, printing a progress line per file as it goes."""
+def grade_folder(folder: Path, timeout: int, total: float, jobs: int = 1, out=sys.stdout) -> list[Graded]:
+    """Grade every file of `folder`, `jobs` at a time (each in its own worker process), printing a line per file as
+    it finishes; the result keeps the folder's order."""
     paths = files_of(folder)
-    graded = []
-    for i, path in enumerate(paths, 1):
-        print(f"[{i}/{len(paths)}] {path.relative_to(folder)} ... ", end="", file=out, flush=True)
+    done = 0
+
+    def one(path: Path) -> Graded:
+        nonlocal done
         g = grade_file(path, folder, timeout, total)
-        print(f"{g.summary} ({g.seconds:.1f} s)", file=out, flush=True)
-        graded.append(g)
-    return graded
+        with lock:
+            done += 1
+            print(f"[{done}/{len(paths)}] {path.relative_to(folder)}: {g.summary} ({g.seconds:.1f} s)", file=out,
+                  flush=True)
+        return g
+
+    lock = threading.Lock()
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        return list(pool.map(one, paths))
+
+
+def default_jobs() -> int:
+    """One notebook per core: a notebook's kernel and servers keep about one core busy."""
+    return os.cpu_count() or 1
 
 
 def table(rows: list[Row], width: int = 70) -> str:
@@ -160,7 +174,7 @@ def progress(folder: Path, timeout: int, total: float, out=sys.stdout) -> int:
     found = {}
     for path in sorted(folder.glob("*.ipynb")):
         try:
-            found.setdefault(grading.chapter_of(path), path)
+            found.setdefault(grading.chapter_of(path, read(path)), path)
         except NotebookError:
             continue
     passed = count = 0

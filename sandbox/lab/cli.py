@@ -126,6 +126,17 @@ def _folder(command: str, name: str) -> Path | None:
     return folder.resolve()
 
 
+def _jobs(text: str) -> int:
+    """--jobs: a whole number of at least 1."""
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if jobs < 1:
+        raise argparse.ArgumentTypeError("give at least 1")
+    return jobs
+
+
 def _total(args) -> float:
     return args.total if args.total else max(60, 10 * args.timeout)
 
@@ -139,7 +150,7 @@ def cmd_grade(args) -> int:
     if target.is_relative_to(folder):
         print(f"course grade: {args.csv} is inside the learners' folder; write the grades elsewhere", file=sys.stderr)
         return 2
-    graded = classroom.grade_folder(folder, args.timeout, _total(args))
+    graded = classroom.grade_folder(folder, args.timeout, _total(args), args.jobs)
     rows = [row for g in graded for row in g.rows]
     print()
     print(classroom.table(rows) if rows else f"no files in {folder}")
@@ -193,6 +204,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--total", type=float, default=None,
                    help="seconds one notebook may take in all (default 10 x --timeout, at least 60)")
     g.add_argument("--csv", default="grades.csv", help="where to write the grades (default ./grades.csv)")
+    g.add_argument("--jobs", type=_jobs, default=classroom.default_jobs(),
+                   help="notebooks graded at the same time (default: this machine's cores, "
+                        f"{classroom.default_jobs()})")
     g.set_defaults(func=cmd_grade)
     pr = sub.add_parser("progress", help="which exercises of which chapters pass")
     pr.add_argument("folder", nargs="?", default=str(exercises.EXERCISES),

@@ -51,9 +51,14 @@ def _command(kind: str, port: int, threads: int, app: str | None) -> list[str]:
     if kind == "wsgi":  # gunicorn, one process, a fixed pool of threads: the classic WSGI limit
         return ["gunicorn", "-b", f"{HOST}:{port}", "-w", "1", "-k", "gthread", "--threads", str(threads),
                 "--graceful-timeout", "2", app or "sandbox.wsgi:application"]
-    if kind == "upstream":
-        return ["uvicorn", "sandbox.upstream:app", "--host", HOST, "--port", str(port), "--no-access-log"]
+    if kind == "upstream":  # its slow calls (some hang for seconds on purpose) need not finish when it stops
+        return ["uvicorn", "sandbox.upstream:app", "--host", HOST, "--port", str(port), "--no-access-log",
+                "--timeout-graceful-shutdown", "1"]
     raise ValueError(f"unknown server kind {kind!r}: choose {', '.join(KINDS)}")
+
+
+PORT_ATTEMPTS = 3
+LOST_PORT = re.compile(r"address already in use|errno 98|connection in use", re.I)
 
 
 def claim_port(port: int | None) -> int:
@@ -117,6 +122,19 @@ class Server:
     def log_tail(self, lines: int = 20) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def listens(self) -> bool:
+        """Whether this server's own process tree holds its port: another kernel's server may answer on a port
+        that ours lost to it in a race."""
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+            return any(c.laddr and c.laddr.port == self.port and c.status == psutil.CONN_LISTEN
+                       for p in procs for c in p.net_connections(kind="inet"))
+        except psutil.Error:
+            return False
 
     def usage(self) -> Usage:
         """Threads and resident memory of the server's whole process tree (gunicorn forks a worker)."""
@@ -186,7 +204,10 @@ def spawn(module_args: list[str], log_path: Path, env: dict[str, str]) -> subpro
 
 
 async def http_probe(server: Server) -> bool:
-    """Ready means any HTTP response at all: a lesson may serve a 500 on purpose."""
+    """Ready means any HTTP response at all (a lesson may serve a 500 on purpose) from a server that holds its port
+    itself."""
+    if not server.listens():
+        return False
     try:
         async with httpx.AsyncClient(timeout=1.0) as probe:
             await probe.get(server.url + "/")
@@ -230,9 +251,15 @@ async def start_server(kind: str = "daphne", *, threads: int = 4, port: int | No
     kind: "daphne", "uvicorn", "hypercorn" or "granian" (ASGI, one process each), "wsgi" (gunicorn, one process
     with `threads` threads), "upstream" (the slow API).
     """
-    port = claim_port(port)
-    server = await launch(kind, _command(kind, port, threads, app), port=port, env=env, timeout=timeout,
-                          probe=http_probe)
+    for attempt in range(PORT_ATTEMPTS):
+        chosen = claim_port(port)
+        try:
+            server = await launch(kind, _command(kind, chosen, threads, app), port=chosen, env=env, timeout=timeout,
+                                  probe=http_probe)
+            break
+        except ServerError as exc:  # a free port another process took before ours bound it: a new port, not a failure
+            if port is not None or attempt == PORT_ATTEMPTS - 1 or not LOST_PORT.search(str(exc)):
+                raise
     if not quiet:
         extra = f", {threads} thread{'s' * (threads != 1)}" if kind == "wsgi" else ""
         print(f"{kind} ready on {server.url} (pid {server.pid}{extra}) after {server.ready_after:.2f} s")

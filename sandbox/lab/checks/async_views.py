@@ -44,6 +44,12 @@ from sandbox.lab.checks.harness import (
     upstream,
 )
 
+PART_NAMES = ("profile", "orders", "reviews", "recommendations", "wishlist", "cart", "offers", "history",
+              "ratings", "stock", "shipping", "coupons", "badges", "friends")
+HANG, QUICK, GRACE = 6.0, 0.3, 1.5
+MARGIN, LATE = 0.5, 0.5  # the calls that answer just before and just after the deadline: that far from it
+DEADLINES = (1.6, 1.7, 1.8, 1.9)  # above 1 s + MARGIN: the lesson's fixed one-second deadline cuts the call kept
+
 REQUIREMENTS = {
     "partial-fan-out": Requirements("aa2b2fa43bb3", (
         ("`fetch_parts(client, urls, timeout)` gets an `httpx.AsyncClient` and a dict `{name: url}`",
@@ -53,10 +59,10 @@ REQUIREMENTS = {
          "every HTTP call is recorded (start, end, thread): each must start before the first one ends; calls "
          "queued on one worker thread are named as such; the event loop never stalls"),
         ("each with its own deadline of `timeout` seconds",
-         "`timeout` is drawn between 1.6 and 1.9 s: a call answering 0.5 s before it must be kept (a shorter or "
-         "fixed deadline cuts it), one answering 0.5 s after it must be None, and one that hangs 6 s must be cut "
-         "off: fetch_parts still waiting 2.5 s past the deadline has no deadline; no call may still be running "
-         "once fetch_parts has returned"),
+         f"`timeout` is drawn between {DEADLINES[0]} and {DEADLINES[-1]} s: a call answering {MARGIN} s before it "
+         f"must be kept (a shorter or fixed deadline cuts it), one answering {LATE} s after it must be None, and one "
+         f"that hangs {HANG:.0f} s must be cut off: fetch_parts still waiting {GRACE} s past the deadline has no "
+         "deadline; no call may still be running once fetch_parts has returned"),
         ("return `{name: result}`", "a dict with exactly the names of `urls` as keys"),
         ("the result is the JSON body for a call that answered with a success status in time",
          "the two calls that answer in time: exactly the body the upstream sent (its id for this run); not the "
@@ -66,8 +72,9 @@ REQUIREMENTS = {
         ("or missed its deadline", "the late and the hanging call: None, and their TimeoutError must not escape"),
         ("One failure must not lose the other results",
          "an exception (or exception group) escaping fetch_parts fails, named with the call that raised it"),
-        ("The check draws new names and a new `timeout` (between 1.6 and 1.9 s) on every run",
-         "names from a pool of 14, shuffled roles, ids for this run; `timeout` one of 1.6, 1.7, 1.8, 1.9 s"),
+        (f"The check draws new names and a new `timeout` (between {DEADLINES[0]} and {DEADLINES[-1]} s) on every run",
+         f"names from a pool of {len(PART_NAMES)}, shuffled roles, ids for this run; `timeout` one of "
+         f"{', '.join(map(str, DEADLINES))} s"),
         ("the whole thing should take about `timeout` seconds",
          "no wall-clock verdict: the mechanisms above (all at once, every call bounded) make it so"),
         ("The check also calls `fetch_parts` with no URLs, and twice at once",
@@ -185,11 +192,6 @@ def _recording_http():
         httpx.HTTPTransport.handle_request = sync_send
 
 
-PART_NAMES = ("profile", "orders", "reviews", "recommendations", "wishlist", "cart", "offers", "history",
-              "ratings", "stock", "shipping", "coupons", "badges", "friends")
-HANG, QUICK, GRACE = 6.0, 0.3, 1.5
-MARGIN, LATE = 0.5, 0.5  # the calls that answer just before and just after the deadline: that far from it
-DEADLINES = (1.6, 1.7, 1.8, 1.9)
 
 
 @dataclass
