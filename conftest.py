@@ -3,7 +3,8 @@
 - Notebooks: one execution each, judged by nbval and by Run All's rules (tests/notebook_run.py); the run is
   spread over the machine's cores, heaviest first (tests/scheduling.py).
 - Kernels get plain tracebacks (an IPython profile without colours), abort every queued cell after an error
-  (KERNEL_CONFIG), and the notebook's path in JPY_SESSION_NAME, as JupyterLab gives it, so each notebook boots
+  (KERNEL_CONFIG), print every coroutine never awaited (which fails its cell unless it is tagged `never-awaited`),
+  and the notebook's path in JPY_SESSION_NAME, as JupyterLab gives it, so each notebook boots
   into its own data directory.
 - Hygiene: every process the run starts inherits COURSE_TEST_RUN; when the run ends, none may be left, and
   the working tree must be as it was.
@@ -64,6 +65,14 @@ del _course_count_kernel
 """
 
 
+SHOW_NEVER_AWAITED = """\
+# Every coroutine never awaited is printed, however often its line runs: tests/notebook_run.py fails the cell.
+import warnings
+warnings.filterwarnings("always", message=r"coroutine .* was never awaited", category=RuntimeWarning)
+del warnings
+"""
+
+
 KERNEL_CONFIG = (
     'c.InteractiveShell.colors = "nocolor"\n'
     # Run All queues every cell at once; after an error, ipykernel aborts only the requests that have already
@@ -80,6 +89,7 @@ def _ipython_dir() -> Path:
     (profile / "startup").mkdir(parents=True, exist_ok=True)
     (profile / "ipython_kernel_config.py").write_text(KERNEL_CONFIG)
     (profile / "startup" / "00-count-kernel.py").write_text(COUNT_KERNEL)
+    (profile / "startup" / "01-show-never-awaited.py").write_text(SHOW_NEVER_AWAITED)
     return profile.parent
 
 

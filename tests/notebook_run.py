@@ -5,8 +5,10 @@ A notebook's code cells are queued all at once in one kernel, as JupyterLab's "R
 stop_on_error, except cells tagged `raises-exception`. nbval's cell items then read that one execution through
 a `QueuedKernel`, which hands each cell's messages to nbval in order. So:
 - nbval judges stored outputs as always (cells tagged `nbval-check-output`, the sanitize file, `raises-exception`);
-- a cell that got no reply (a kernel that drops queued cells), was aborted (an earlier cell failed), or replied
-  "error" without an error message (a mistyped magic) fails its own item, saying which.
+- a cell that got no reply (a kernel that drops queued cells), was aborted (an earlier cell failed), replied
+  "error" without an error message (a mistyped magic), or printed "coroutine ... was never awaited" (the warning
+  a course about awaiting must not leave in a lesson, unless the cell is tagged `never-awaited`) fails its own
+  item, saying which.
 
 Two more sources feed the same items:
 - For a solution notebook, the same kernel then runs the exercise probes of tests/probes.py (stubs, acceptable
@@ -18,6 +20,7 @@ Two more sources feed the same items:
 from __future__ import annotations
 
 import copy
+import re
 import time
 from collections import defaultdict, deque
 from queue import Empty
@@ -31,6 +34,7 @@ from sandbox.lab import exercises, grading
 from tests import probes
 
 RAISES = "raises-exception"
+NEVER_AWAITED = "never-awaited"  # the tag of a cell that shows a coroutine never awaited on purpose
 
 
 def may_fail(cell) -> bool:
@@ -46,6 +50,7 @@ class QueuedKernel(RunningKernel):
 
     def __init__(self, cells: list, extra: list[tuple[str, bool]], *, cwd: str, startup_timeout: float):
         self.sources = [(c.source, may_fail(c)) for c in cells] + list(extra)
+        self.judged = [NEVER_AWAITED not in c.metadata.get("tags", []) for c in cells]  # probes warn on purpose
         self.ids: list[str] = []
         self.index: dict[str, int] = {}
         self.replies: dict[str, dict] = {}
@@ -85,6 +90,21 @@ class QueuedKernel(RunningKernel):
         if content["status"] == "error" and not fails and content.get("ename") == "UsageError":
             raise NbCellError(position, f"The cell replied with an error and no error output (a mistyped magic?): "
                               f"{content.get('ename')}: {content.get('evalue')}", source)
+        if position < len(self.judged) and self.judged[position] and (warning := self.never_awaited(msg_id, timeout)):
+            raise NbCellError(position, f"The cell left a coroutine never awaited ({warning}); tag the cell "
+                              f"`{NEVER_AWAITED}` if it shows that on purpose", source)
+
+    def never_awaited(self, msg_id: str, timeout: float | None) -> str | None:
+        """The never-awaited warning a cell printed, if any: its messages are read up to its end and left queued
+        for nbval."""
+        queue, end = self.iopub[msg_id], None if timeout is None else time.monotonic() + timeout
+        while not any(m["msg_type"] == "status" and m["content"]["execution_state"] == "idle" for m in queue):
+            msg = self.receive(self.kc.get_iopub_msg, end)
+            self.iopub[msg["parent_header"].get("msg_id")].append(msg)
+        text = "".join(m["content"]["text"] for m in queue
+                       if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")  # where warnings go
+        found = re.search(r"coroutine '[^']*' was never awaited", text)
+        return found.group(0) if found else None
 
     def reply(self, msg_id: str, timeout: float | None) -> dict | None:
         """The shell reply to one queued cell; None when a later cell's reply came first (this one was dropped).

@@ -40,9 +40,10 @@ def report(tmp_path_factory) -> dict[str, str]:
     stored_error = nbformat.v4.new_output("error", ename="ZeroDivisionError", evalue="division by zero", traceback=[])
     _notebook(folder / "broken.ipynb", "1/0", "x = 1", "%notamagic")
     _notebook(folder / "dies.ipynb", "import os\nos._exit(1)", "x = 1")
-    # three cells that each fail on their own without stopping the run; the first counts its executions
+    # cells that each fail (or pass) on their own without stopping the run; the first counts its executions
     _notebook(folder / "three.ipynb", f"with open({str(counter)!r}, 'a') as f:\n    f.write('ran\\n')",
-              ("1 + 1", ["raises-exception", "nbval-check-output"], [stored_error]), "%notamagic")
+              ("1 + 1", ["raises-exception", "nbval-check-output"], [stored_error]),
+              "import asyncio\nasyncio.sleep(0)\npass", ("asyncio.sleep(0)\npass", ["never-awaited"], []), "%notamagic")
     _notebook(folder / "leaves-a-server.ipynb", "from sandbox import lab\nawait lab.boot()",
               "server = await lab.start_upstream()",  # and never stops it: the kernel's end must take it along
               "import httpx\nasync with httpx.AsyncClient(timeout=10) as http:\n"
@@ -81,7 +82,12 @@ def test_a_cell_that_must_fail_fails_when_nothing_is_raised(report):
 
 
 def test_a_mistyped_magic_fails_although_it_prints_no_error(report):
-    assert "mistyped magic" in report["three.ipynb::Cell 2"]
+    assert "mistyped magic" in report["three.ipynb::Cell 4"]
+
+
+def test_a_coroutine_never_awaited_fails_its_cell_unless_tagged(report):
+    assert "coroutine 'sleep' was never awaited" in report["three.ipynb::Cell 2"]
+    assert report["three.ipynb::Cell 3"].startswith("PASSED"), report["three.ipynb::Cell 3"]
 
 
 def test_every_cell_runs_exactly_once(report):
