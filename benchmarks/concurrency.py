@@ -186,8 +186,9 @@ class Crowd:
 
 
 async def measure_crowd(n: int) -> Crowd:
-    """Chapter 06's 1,000 chat connections as its notebook opens them (`sandbox.chat.clients`), on a fresh daphne."""
-    from sandbox.chat import clients
+    """Chapter 06's 1,000 chat connections as its notebook opens them (`sandbox.lab.experiments.chat_clients`), on
+    a fresh daphne."""
+    from sandbox.lab.experiments import chat_clients as clients
 
     server = await lab.start_server("daphne", quiet=True)
     try:

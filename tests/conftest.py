@@ -19,6 +19,15 @@ def lab():
     lab.stop_all()
 
 
+@pytest.fixture(scope="module")
+def chapter(lab, request):
+    """The settings of the chapter the test module names in CHAPTER_SETTINGS, laid over this test process's, and
+    undone afterwards (other tests share the process)."""
+    asyncio.run(lab.apply_chapter_settings(request.module.CHAPTER_SETTINGS, quiet=True))
+    yield
+    lab.revert_chapter_settings()
+
+
 @pytest.fixture
 def run(lab):
     """Run a coroutine to completion in a fresh event loop, as a test's one async step."""

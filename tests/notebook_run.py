@@ -30,7 +30,7 @@ import pytest
 from nbval.kernel import CURRENT_ENV_KERNEL_NAME, RunningKernel
 from nbval.plugin import IPyNbFile, NbCellError
 
-from sandbox.lab import exercises, grading
+from course import exercises, grading
 from tests import probes
 
 RAISES = "raises-exception"

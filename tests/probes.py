@@ -19,7 +19,8 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from sandbox.lab import exercises
+from course import exercises
+from sandbox.checks import contract
 
 CELLS_PER_STEP = 3
 SOLUTION = object()  # a step's answer: the solution block as it is
@@ -43,7 +44,7 @@ class Probe:
 def exercise_cells(nb) -> dict[str, tuple]:
     """{exercise id: (the cell holding its solution block, its check cell)}, in exercise order."""
     blocks = [c for c in nb.cells if c.cell_type == "code" and "### BEGIN SOLUTION" in c.source]
-    checks = [c for c in nb.cells if exercises.CHECK_TAG in c.metadata.get("tags", [])]
+    checks = [c for c in nb.cells if contract.CHECK_TAG in c.metadata.get("tags", [])]
     ids = exercises.exercise_ids(nb)
     assert len(blocks) == len(checks) == len(ids), "one solution block and one check cell per exercise"
     return {ex: (block, check) for ex, block, check in zip(ids, blocks, checks, strict=True)}

@@ -74,7 +74,7 @@ def test_exercises_carry_no_outputs_and_match_the_generator():
     for path in sorted((ROOT / "exercises").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
-    result = subprocess.run([sys.executable, "-m", "sandbox.lab.cli", "exercises", "--check"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "course.cli", "exercises", "--check"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -1,6 +1,6 @@
 """Production command lines for the servers chapter 08 compares, with what each is good at.
 
-`tests/test_considerations.py` runs every line against the sandbox (`for_sandbox`: the sandbox's module,
+`tests/sandbox/test_considerations.py` runs every line against the sandbox (`for_sandbox`: the sandbox's module,
 loopback, a free port, two workers) and checks that it serves, so the lines printed in the notebook are known to
 work with the versions installed here.
 """

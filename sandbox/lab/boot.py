@@ -8,6 +8,7 @@ deterministic rows. It never sets DJANGO_ALLOW_ASYNC_UNSAFE: the course teaches 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import re
 import resource
@@ -16,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DATA_ROOT = Path(os.environ.get("COURSE_DATA_ROOT", REPO / ".course-data"))
+from sandbox.paths import DATA_ROOT
+
 SETTINGS = "sandbox.settings"
 
 
@@ -38,7 +39,7 @@ class BootInfo:
 _booted: BootInfo | None = None
 
 
-def sized(full, test):
+def sized[T](full: T, test: T) -> T:
     """`full`, or `test` during the course's own test run (COURSE_TEST_RUN is set in every process it starts).
 
     The one switch for heavy measurements: a notebook's committed outputs come from a full-size run, the test run
@@ -82,8 +83,9 @@ def _raise_file_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
 
 
-def _migrate() -> None:
-    """Runs in a worker thread, where the sync ORM is allowed; closes that thread's connection after."""
+def migrate() -> None:
+    """Migrate the notebook's database. Runs in a worker thread (`asyncio.to_thread`), where the sync ORM is
+    allowed; closes that thread's connection after."""
     from django.core.management import call_command
     from django.db import connections
 
@@ -98,8 +100,6 @@ SEEDS = ["sandbox.catalog.seed", "sandbox.library.seed"]
 
 async def _seed() -> int:
     """Run every app's idempotent `aseed()`; return the catalogue's item count (the number boot reports)."""
-    import importlib
-
     counts = [await importlib.import_module(name).aseed() for name in SEEDS]
     return counts[0]
 
@@ -126,7 +126,7 @@ async def boot(*, timeout: float = 60) -> BootInfo:
         import django
 
         django.setup()
-        await asyncio.to_thread(_migrate)
+        await asyncio.to_thread(migrate)
         items = await _seed()
     _booted = BootInfo(name, data_dir, django.get_version(), items, time.perf_counter() - start)
     return _booted

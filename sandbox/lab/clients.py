@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -14,11 +16,11 @@ class LabClient(httpx.AsyncClient):
     interrupt a top-level `await`. So the deadline is enforced here with `asyncio.timeout`.
     """
 
-    def __init__(self, *, deadline: float, **kwargs):
+    def __init__(self, *, deadline: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.deadline = deadline
 
-    async def send(self, request, **kwargs):
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         try:
             async with asyncio.timeout(self.deadline):
                 return await super().send(request, **kwargs)
@@ -26,10 +28,12 @@ class LabClient(httpx.AsyncClient):
             raise TimeoutError(f"{request.method} {request.url.path} took longer than {self.deadline} s") from None
 
 
-def client(app=None, *, timeout: float = 10.0) -> LabClient:
+def client(app: Callable[..., Awaitable[None]] | None = None, *, timeout: float = 10.0) -> LabClient:
     """A client for the sandbox's ASGI application (or `app`); use it as `async with lab.client() as c:`."""
     if app is None:
-        from sandbox.asgi import application as app
+        from sandbox.asgi import application  # needs Django set up (`boot()`): imported on first use
+
+        app = application
     return LabClient(
         deadline=timeout,
         transport=httpx.ASGITransport(app=app),

@@ -7,13 +7,16 @@ import contextlib
 import inspect
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-from sandbox.lab.boot import REPO
+from sandbox.paths import REPO
 
 
 @contextlib.contextmanager
-def expect_raises(exc_type: type[BaseException], match: str | None = None):
+def expect_raises(exc_type: type[BaseException], match: str | None = None) -> Iterator[None]:
     """Like `pytest.raises`, for a notebook: prints what was raised, and fails loudly when nothing was."""
     try:
         yield
@@ -27,7 +30,7 @@ def expect_raises(exc_type: type[BaseException], match: str | None = None):
 
 
 @contextlib.contextmanager
-def UNSAFE_allow_sync_orm_in_event_loop():  # noqa: N802 - shouting on purpose: it switches a safety check off
+def UNSAFE_allow_sync_orm_in_event_loop() -> Iterator[None]:  # noqa: N802 - shouting: it switches a safety check off
     """Set DJANGO_ALLOW_ASYNC_UNSAFE for this block only, for a "before" demo of sync ORM code.
 
     Django checks the variable on every call, so the block is the whole scope. Never use it in real code:
@@ -46,10 +49,11 @@ def UNSAFE_allow_sync_orm_in_event_loop():  # noqa: N802 - shouting on purpose: 
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def show_source(obj) -> None:
+def show_source(obj: ModuleType | Callable[..., Any]) -> None:
     """Print the real source of a sandbox object, labelled with its path (never a pasted copy)."""
-    obj = inspect.unwrap(obj)  # a decorated function: show (and label) the function, not its decorator
-    path = Path(inspect.getsourcefile(obj)).resolve()
+    if callable(obj):  # a decorated function: show (and label) the function, not its decorator
+        obj = inspect.unwrap(obj)
+    path = Path(inspect.getsourcefile(obj) or inspect.getfile(obj)).resolve()
     try:
         label = path.relative_to(REPO)
     except ValueError:

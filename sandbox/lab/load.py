@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
+
+from sandbox.lab.servers import Server
+
+if TYPE_CHECKING:  # websockets loads when the first connection opens, not with the toolkit
+    from websockets.asyncio.client import ClientConnection
 
 
 @dataclass
@@ -70,15 +78,18 @@ def _facts_of(response: httpx.Response) -> tuple[str | None, float | None]:
         return None, None
 
 
-async def fire(target, path: str, n: int, *, label: str | None = None, timeout: float = 60.0) -> Run:
+async def fire(target: Server | httpx.AsyncClient, path: str, n: int, *, label: str | None = None,
+               timeout: float = 60.0) -> Run:
     """Send `n` GET requests to `path` at once and wait for all of them (at most `timeout` seconds).
 
     target: a Server (real HTTP over loopback) or an httpx client (for example `lab.client()`, in-process).
     A request that fails or is still open at the deadline is recorded with its error, not raised.
     """
-    own = not isinstance(target, httpx.AsyncClient)
-    client = target if not own else httpx.AsyncClient(
-        base_url=target.url, timeout=timeout, limits=httpx.Limits(max_connections=None, max_keepalive_connections=0))
+    if isinstance(target, httpx.AsyncClient):
+        client, own = target, False
+    else:
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+        client, own = httpx.AsyncClient(base_url=target.url, timeout=timeout, limits=limits), True
     t0 = time.perf_counter()
     records = [Record(i, 0.0, 0.0, None, error="TimeoutError: no answer before the deadline") for i in range(n)]
 
@@ -107,23 +118,26 @@ async def fire(target, path: str, n: int, *, label: str | None = None, timeout: 
     return Run(label or path, records, wall)
 
 
+class Closable(Protocol):
+    """A connection `hold` can close: a WebSocket, a chat tab, anything with an awaitable `close()`."""
+
+    def close(self) -> Awaitable[object]: ...
+
+
 @contextlib.asynccontextmanager
-async def hold_websockets(url: str, n: int, *, timeout: float = 60.0, batch: int = 100):
-    """Open `n` WebSockets to `url` and keep them open inside the `async with` block.
+async def hold[C: Closable](n: int, open_one: Callable[[], Awaitable[C]], *, timeout: float = 60.0,
+                            batch: int = 100) -> AsyncIterator[list[C]]:
+    """Open `n` connections with `open_one()` and keep them open inside the `async with` block; yields the list.
 
-    Sends an Origin header for the server's own host: Channels' AllowedHostsOriginValidator refuses
-    connections without one. Yields the list of open connections.
+    In batches (a server's accept backlog is finite); the first connection that fails to open fails the block, and
+    every connection opened is closed at its end.
     """
-    from websockets.asyncio.client import connect
-
-    origin = "http://" + url.split("://", 1)[1].split("/", 1)[0]
-    conns = []
+    conns: list[C] = []
     try:
         async with asyncio.timeout(timeout):
-            for first in range(0, n, batch):  # in batches: the server's accept backlog is finite
-                opened = await asyncio.gather(
-                    *(connect(url, origin=origin, open_timeout=timeout) for _ in range(first, min(n, first + batch))),
-                    return_exceptions=True)
+            for first in range(0, n, batch):
+                opened = await asyncio.gather(*(open_one() for _ in range(first, min(n, first + batch))),
+                                              return_exceptions=True)
                 conns += [c for c in opened if not isinstance(c, BaseException)]
                 failed = [c for c in opened if isinstance(c, BaseException)]
                 if failed:
@@ -131,6 +145,49 @@ async def hold_websockets(url: str, n: int, *, timeout: float = 60.0, batch: int
         yield conns
     finally:
         await asyncio.gather(*(c.close() for c in conns), return_exceptions=True)
+
+
+@contextlib.asynccontextmanager
+async def hold_websockets(url: str, n: int, *, timeout: float = 60.0,
+                          batch: int = 100) -> AsyncIterator[list[ClientConnection]]:
+    """Open `n` WebSockets to `url` and keep them open inside the `async with` block; yields the list.
+
+    Sends an Origin header for the server's own host: Channels' AllowedHostsOriginValidator refuses
+    connections without one.
+    """
+    from websockets.asyncio.client import connect
+    from websockets.typing import Origin
+
+    origin = Origin("http://" + url.split("://", 1)[1].split("/", 1)[0])
+    async with hold(n, lambda: connect(url, origin=origin, open_timeout=timeout), timeout=timeout,
+                    batch=batch) as conns:
+        yield conns
+
+
+@contextlib.asynccontextmanager
+async def periodic(every: float, call: Callable[[], object], *, last: bool = True) -> AsyncIterator[None]:
+    """Call `call()` (sync, or async and awaited) every `every` seconds while the block runs, and once more at its
+    end when `last`: the loop behind every sampler and heartbeat of the course."""
+    async def once() -> None:
+        result = call()
+        if inspect.isawaitable(result):
+            await result
+
+    async def loop() -> None:
+        while True:
+            await once()
+            await asyncio.sleep(every)
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0)  # the first call happens before the block's first step
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if last:
+            await once()
 
 
 @dataclass
@@ -149,27 +206,16 @@ class Samples:
 
 
 @contextlib.asynccontextmanager
-async def sample(server, every: float = 0.1):
+async def sample(server: Server, every: float = 0.1) -> AsyncIterator[Samples]:
     """Sample the server's thread count and memory every `every` seconds while the block runs."""
-    samples, t0 = Samples(), time.perf_counter()
-
     import psutil
+
+    samples, t0 = Samples(), time.perf_counter()
 
     def take() -> None:
         with contextlib.suppress(psutil.NoSuchProcess):  # a server that died: its error matters more
             usage = server.usage()
             samples.rows.append((time.perf_counter() - t0, usage.threads, usage.rss_mb))
 
-    async def loop():
-        while True:
-            take()
-            await asyncio.sleep(every)
-
-    task = asyncio.create_task(loop())
-    try:
+    async with periodic(every, take):
         yield samples
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        take()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import csv
 import signal
+import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -22,6 +24,7 @@ from sandbox.lab.boot import data_dir
 from sandbox.lab.servers import ServerError, child_env, spawn, start_server
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+COMPARED = ("daphne", "uvicorn", "hypercorn", "granian", "wsgi")  # every server kind but the slow upstream
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ def _read_report(prefix: Path, server: str, users: int) -> LoadResult:
                       int(row["Request Count"]), int(row["Failure Count"]))
 
 
-async def _wait_for(proc, log: Path, text: str, deadline: float) -> None:
+async def _wait_for(proc: subprocess.Popen[bytes], log: Path, text: str, deadline: float) -> None:
     """Until `text` is in locust's log; a clear error when locust exits first or the deadline passes."""
     while text not in (log.read_text(errors="replace") if log.exists() else ""):
         if proc.poll() is not None:
@@ -58,7 +61,8 @@ async def _wait_for(proc, log: Path, text: str, deadline: float) -> None:
         await asyncio.sleep(0.05)
 
 
-async def locust(url: str, *, users: int = 16, seconds: float = 2.0, label: str = "", timeout: float = 60.0):
+async def locust(url: str, *, users: int = 16, seconds: float = 2.0, label: str = "",
+                 timeout: float = 60.0) -> LoadResult:
     """Run locust against `url` (a full URL): `users` concurrent users, no think time, for `seconds` measured
     from the moment all have started (locust resets its statistics then). Returns a LoadResult; its `rps` is
     locust's: the requests completed divided by the time from that reset to the last of them.
@@ -98,8 +102,8 @@ async def locust(url: str, *, users: int = 16, seconds: float = 2.0, label: str 
     return _read_report(prefix, label or target.netloc, users)
 
 
-async def compare_servers(path: str, *, kinds=("daphne", "uvicorn", "hypercorn", "granian", "wsgi"),
-                          users=(1, 16, 64), seconds: float = 1.5, threads: int = 4,
+async def compare_servers(path: str, *, kinds: Sequence[str] = COMPARED,
+                          users: Sequence[int] = (1, 16, 64), seconds: float = 1.5, threads: int = 4,
                           quiet: bool = False) -> list[LoadResult]:
     """Serve the sandbox with each server in turn and load `path` at each concurrency level with locust.
 

@@ -13,5 +13,5 @@ class Visitor(FastHttpUser):
     wait_time = constant(0)
 
     @task
-    def visit(self):
+    def visit(self) -> None:
         self.client.get(os.environ["COURSE_LOAD_PATH"], name="path")

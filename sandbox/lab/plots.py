@@ -3,8 +3,17 @@ it. Concurrency becomes visible: bars side by side ran together, a staircase ran
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-def timeline(*runs, title: str | None = None):
+if TYPE_CHECKING:  # matplotlib loads when the first figure is drawn, not with the toolkit
+    from matplotlib.figure import Figure
+
+    from sandbox.lab.load import Run, Samples
+    from sandbox.lab.loadgen import LoadResult
+
+
+def timeline(*runs: Run, title: str | None = None) -> Figure:
     """Plot one or more `Run`s (from `lab.fire`) as stacked timelines that share the time axis."""
     import matplotlib.pyplot as plt
 
@@ -28,7 +37,7 @@ def timeline(*runs, title: str | None = None):
     return fig
 
 
-def usage_plot(samples, title: str = "server while under load"):
+def usage_plot(samples: Samples, title: str = "server while under load") -> Figure:
     """Threads and memory over time, from `lab.sample`."""
     import matplotlib.pyplot as plt
 
@@ -46,7 +55,7 @@ def usage_plot(samples, title: str = "server while under load"):
     return fig
 
 
-def compare_plot(rows, title: str = "the same view behind each server"):
+def compare_plot(rows: Sequence[LoadResult], title: str = "the same view behind each server") -> Figure:
     """Requests per second and 95th-percentile latency per server and concurrency level (from `compare_servers`)."""
     import matplotlib.pyplot as plt
 

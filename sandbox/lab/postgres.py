@@ -19,10 +19,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sandbox.lab.boot import REPO, _pid_alive, data_dir
-from sandbox.lab.doctor import find_postgres_bin, install_hint
+from sandbox.lab.boot import _pid_alive, data_dir
+from sandbox.lab.programs import find_postgres_bin, install_hint
 from sandbox.lab.servers import HOST, Server, ServerError, child_env, claim_port, launch
 from sandbox.lab.services import ServiceMissing, require_real
+from sandbox.paths import REPO
 
 DATABASE = ROLE = "sandbox"
 RESERVED = 3  # slots only the superuser may take: the counting connection always gets in
@@ -39,7 +40,7 @@ class NoPostgres:
         return f"<PostgreSQL not installed: install it with {HINT}>"
 
 
-def available(pg) -> bool:
+def available(pg: Server | NoPostgres) -> bool:
     """Guard for a cell that needs PostgreSQL: `if lab.available(pg):`. Says SKIPPED when it is missing."""
     if isinstance(pg, Server) and pg.alive():
         return True
@@ -79,8 +80,7 @@ def _prune_clusters() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _initdb(cluster: Path) -> None:
-    initdb = find_postgres_bin("initdb")
+def _initdb(initdb: str, cluster: Path) -> None:
     done = subprocess.run([*_as_postgres_user(), initdb, "-D", str(cluster / "data"), "-A", "trust", "-U", "postgres",
                            "--no-sync", "-E", "UTF8", "--locale=C"], capture_output=True, text=True, timeout=120)
     if done.returncode:
@@ -91,11 +91,18 @@ async def _probe(server: Server) -> bool:
     import psycopg
 
     try:
-        conn = await psycopg.AsyncConnection.connect(_admin_dsn(server.port), connect_timeout=1)
+        conn = await psycopg.AsyncConnection.connect(_admin_dsn(_port(server)), connect_timeout=1)
     except psycopg.Error:
         return False
     await conn.close()
     return True
+
+
+def _port(server: Server) -> int:
+    """A PostgreSQL server's port (a `Server` without one is a worker, never a database)."""
+    if server.port is None:
+        raise ServerError(f"{server!r} has no port: it is not a database server")
+    return server.port
 
 
 def _dsn(port: int) -> str:
@@ -112,7 +119,7 @@ async def _create_and_migrate(server: Server) -> None:
     """An empty database `sandbox` with the sandbox's tables, migrated by a child process (as a server would)."""
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(_admin_dsn(server.port), autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(_admin_dsn(_port(server)), autocommit=True) as conn:
         await conn.execute(f"CREATE ROLE {ROLE} LOGIN")  # the app's role; the superuser keeps reserved slots
         await conn.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
     env = child_env(postgres_env(server))
@@ -129,7 +136,8 @@ async def _create_and_migrate(server: Server) -> None:
         raise ServerError(f"migrating the PostgreSQL database failed:\n{output.decode()[-3000:]}")
 
 
-async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0, quiet: bool = False):
+async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0,
+                         quiet: bool = False) -> Server | NoPostgres:
     """A private PostgreSQL on a free loopback port with a migrated database `sandbox`.
 
     max_connections: how many connections the app's role may open (PostgreSQL keeps a few more for its
@@ -137,18 +145,19 @@ async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0, qu
     Without PostgreSQL: prints what to install and returns a falsy `NoPostgres` (cells guard with `available`);
     under COURSE_REQUIRE_REAL_SERVICES=1 raises `ServiceMissing` instead.
     """
-    if not (find_postgres_bin("initdb") and find_postgres_bin("postgres")):
+    initdb, postgres = find_postgres_bin("initdb"), find_postgres_bin("postgres")
+    if not (initdb and postgres):
         if require_real():
             raise ServiceMissing(f"PostgreSQL is not installed. Install it: {HINT}")
         print(f"NO POSTGRESQL: the cells that need it will say SKIPPED. To run them, install it: {HINT}")
         return NoPostgres()
     cluster = _cluster_dir()
-    await asyncio.to_thread(_initdb, cluster)
+    await asyncio.to_thread(_initdb, initdb, cluster)
     port = claim_port(None)
     settings = {"listen_addresses": HOST, "unix_socket_directories": "", "max_connections": max_connections + RESERVED,
                 "superuser_reserved_connections": RESERVED, "fsync": "off", "synchronous_commit": "off",
                 "full_page_writes": "off"}
-    program = [*_as_postgres_user(), find_postgres_bin("postgres"), "-D", str(cluster / "data"), "-p", str(port),
+    program = [*_as_postgres_user(), postgres, "-D", str(cluster / "data"), "-p", str(port),
                *[arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]]
     command = [f"exe:{program[0]}", *program[1:]]
     try:
@@ -173,7 +182,7 @@ async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0, qu
 def postgres_env(pg: Server, *, conn_max_age: int | None = 0, pool: bool | dict = False) -> dict[str, str]:
     """Environment for `start_server(..., env=...)`: the server's default database becomes `pg`, with Django's
     CONN_MAX_AGE (None = forever) and OPTIONS["pool"] (True, or psycopg_pool.ConnectionPool arguments)."""
-    return {"SANDBOX_DATABASE_URL": _dsn(pg.port), "SANDBOX_CONN_MAX_AGE": json.dumps(conn_max_age),
+    return {"SANDBOX_DATABASE_URL": _dsn(_port(pg)), "SANDBOX_CONN_MAX_AGE": json.dumps(conn_max_age),
             "SANDBOX_DB_POOL": json.dumps(pool)}
 
 
@@ -181,7 +190,8 @@ async def pg_connections(pg: Server, database: str = DATABASE) -> int:
     """The app's connections to `database` right now, as PostgreSQL counts them (pg_stat_activity)."""
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(_admin_dsn(pg.port), autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(_admin_dsn(_port(pg)), autocommit=True) as conn:
         cursor = await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
                                     "AND usename = %s AND backend_type = 'client backend'", [database, ROLE])
-        return (await cursor.fetchone())[0]
+        row = await cursor.fetchone()  # count(*) always answers one row
+        return row[0] if row else 0

@@ -18,12 +18,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
-from sandbox.lab.boot import REPO, data_dir
+from sandbox.lab.boot import data_dir
+from sandbox.paths import REPO
 
 HOST = "127.0.0.1"
 ASGI_APP = "sandbox.asgi:application"
@@ -95,13 +97,13 @@ class Server:
 
     kind: str
     port: int | None
-    proc: subprocess.Popen
+    proc: subprocess.Popen[bytes]
     log_path: Path
     scheme: str = "http"
     grace: float = 5.0  # seconds between SIGTERM and SIGKILL (Django-Q2's cluster ignores SIGTERM for longer)
     started: float = field(default_factory=time.perf_counter)
     ready_after: float | None = None
-    cleanup: list = field(default_factory=list)  # called after the process has stopped (a cluster's files)
+    cleanup: list[Callable[[], object]] = field(default_factory=list)  # run after the process stops (a cluster's files)
     address: str | None = None  # a URL with more than scheme, host and port (PostgreSQL's: user and database)
 
     @property
@@ -173,6 +175,7 @@ class Server:
 
 
 RUNNING: list[Server] = []
+Probe = Callable[[Server], Awaitable[bool]]  # says whether a starting process is ready
 
 
 def stop_all(quiet: bool = True) -> int:
@@ -190,7 +193,7 @@ def stop_all(quiet: bool = True) -> int:
 atexit.register(stop_all)
 
 
-def spawn(module_args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen:
+def spawn(module_args: list[str], log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     """Start `python -m <module> ...` (or `exe:<program> ...`) under `sandbox.lab.child`, in a new session,
     logging to a file."""
     tie = "pdeathsig" if threading.current_thread() is threading.main_thread() else "watchdog"
@@ -216,7 +219,7 @@ async def http_probe(server: Server) -> bool:
         return False
 
 
-async def wait_ready(server: Server, timeout: float, probe) -> None:
+async def wait_ready(server: Server, timeout: float, probe: Probe) -> None:
     """Poll `probe(server)` until it says ready; on an early exit or a timeout, fail with the log's tail."""
     deadline = time.perf_counter() + timeout
     while True:
@@ -234,7 +237,7 @@ async def wait_ready(server: Server, timeout: float, probe) -> None:
 
 
 async def launch(kind: str, command: list[str], *, port: int | None, env: dict[str, str] | None, timeout: float,
-                 probe, scheme: str = "http") -> Server:
+                 probe: Probe, scheme: str = "http") -> Server:
     """Spawn `command` tied to this kernel, register it for `stop_all`, and wait until `probe` says ready."""
     slug = re.sub(r"[^a-z0-9]+", "-", kind.lower()).strip("-")
     log_path = data_dir() / "logs" / f"{slug}-{port or 'worker'}-{time.monotonic_ns()}.log"

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 
-from sandbox.lab.doctor import install_hint
+from sandbox.lab.programs import install_hint
 from sandbox.lab.servers import HOST, Server, ServerError, claim_port, launch
 
 

@@ -10,7 +10,12 @@ import inspect
 import logging
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import AsyncToSync, SyncToAsync
 
 
 def where() -> str:
@@ -32,17 +37,17 @@ class Tracer:
     def mark(self, label: str) -> None:
         self.steps.append((time.perf_counter() - self.t0, label, threading.current_thread().name, where()))
 
-    def traced(self, fn):
+    def traced(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap a sync or async function so every call records where it ran."""
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
-            async def async_wrapper(*args, **kwargs):
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 self.mark(fn.__name__)
                 return await fn(*args, **kwargs)
             return async_wrapper
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
             self.mark(fn.__name__)
             return fn(*args, **kwargs)
         return wrapper
@@ -62,7 +67,7 @@ class Tracer:
         print(self.table(times))
 
 
-def _short_name(fn) -> str:
+def _short_name(fn: object) -> str:
     fn = getattr(fn, "func", fn)  # functools.partial
     qualname = getattr(fn, "__qualname__", None) or type(fn).__qualname__
     return qualname.replace(".<locals>", "")
@@ -84,55 +89,72 @@ class Hops:
         return f"{len(self.to_thread)} sync_to_async + {len(self.to_loop)} async_to_sync = {self.total} hops"
 
     def table(self) -> str:
-        from collections import Counter
-
         rows = [f"  sync_to_async  {n} x {name}" for name, n in Counter(self.to_thread).items()]
         rows += [f"  async_to_sync  {n} x {name}" for name, n in Counter(self.to_loop).items()]
         return "\n".join([self.summary(), *rows])
 
 
-class _QueryLog(logging.Handler):
-    def __init__(self, hops: Hops):
+class Records(logging.Handler):
+    """Keeps what a logger says (`records`), with the thread that said it."""
+
+    def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.hops = hops
+        self.records: list[tuple[str, logging.LogRecord]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.hops.queries.append((threading.current_thread().name, getattr(record, "sql", record.getMessage())))
+        self.records.append((threading.current_thread().name, record))
 
 
 @contextlib.contextmanager
-def count_hops():
+def capture_log(name: str, handler: logging.Handler | None = None) -> Iterator[logging.Handler]:
+    """Send every record the logger `name` emits while the block runs, at DEBUG level and from any thread, to
+    `handler` (by default a `Records`, which keeps (thread name, record) pairs), and yield it; nothing is printed
+    meanwhile. Level and propagation are restored after."""
+    logger, handler = logging.getLogger(name), handler or Records()
+    level, propagate = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def sql_of(record: logging.LogRecord) -> str:
+    """The SQL of a `django.db.backends` record (Django logs each query there when DEBUG is on)."""
+    return str(getattr(record, "sql", record.getMessage()))
+
+
+@contextlib.contextmanager
+def count_hops() -> Iterator[Hops]:
     """Count every `sync_to_async` / `async_to_sync` call, and every SQL query with its thread, in the block.
 
     A measuring instrument for lessons, not something for real code: it wraps asgiref's two adapters and
     listens to the `django.db.backends` logger (Django logs each query there when DEBUG is on).
     """
-    from asgiref.sync import AsyncToSync, SyncToAsync
-
     hops = Hops()
     s2a_call, a2s_call = SyncToAsync.__call__, AsyncToSync.__call__
 
-    async def counted_s2a(self, *args, **kwargs):
+    async def counted_s2a(self: SyncToAsync[..., Any], *args: Any, **kwargs: Any) -> Any:
         hops.to_thread.append(_short_name(self.func))
         return await s2a_call(self, *args, **kwargs)
 
-    def counted_a2s(self, *args, **kwargs):
+    def counted_a2s(self: AsyncToSync[..., Any], *args: Any, **kwargs: Any) -> Any:
         hops.to_loop.append(_short_name(self.awaitable))
         return a2s_call(self, *args, **kwargs)
 
-    log, handler = logging.getLogger("django.db.backends"), _QueryLog(hops)
-    level, propagate = log.level, log.propagate
-    log.addHandler(handler)
-    log.setLevel(logging.DEBUG)
-    log.propagate = False
-    SyncToAsync.__call__, AsyncToSync.__call__ = counted_s2a, counted_a2s
+    # mypy forbids assigning to a method; the instrument swaps asgiref's two for the block only, on purpose
+    SyncToAsync.__call__, AsyncToSync.__call__ = counted_s2a, counted_a2s  # type: ignore[method-assign]
+    kept = Records()
     try:
-        yield hops
+        with capture_log("django.db.backends", kept):
+            yield hops
     finally:
-        SyncToAsync.__call__, AsyncToSync.__call__ = s2a_call, a2s_call
-        log.removeHandler(handler)
-        log.setLevel(level)
-        log.propagate = propagate
+        SyncToAsync.__call__, AsyncToSync.__call__ = s2a_call, a2s_call  # type: ignore[method-assign]
+        hops.queries += [(thread, sql_of(record)) for thread, record in kept.records]
 
 
 class InFlight:
@@ -142,7 +164,7 @@ class InFlight:
     calls ran together or one after another: a count, which a busy machine cannot fake the way it can skew a time.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.now = self.peak = 0
 
@@ -152,7 +174,7 @@ class InFlight:
             self.peak = max(self.peak, self.now)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         with self._lock:
             self.now -= 1
 

@@ -2,13 +2,14 @@
 
 This is what a real project would add to its settings.py. The workers of chapter 07 start with it as their
 DJANGO_SETTINGS_MODULE; the notebook's kernel, which booted with the shared sandbox settings, gets the same
-additions from `sandbox.tasks_lab.setup.apply()`. The shared settings stay without them, so that every other
-chapter boots without importing three task apps and running their 40 migrations (about 0.8 s of CPU more per
-boot, which would double it).
+additions from `lab.apply_chapter_settings("sandbox.tasks_lab.settings")`. The shared settings stay without
+them, so that every other chapter boots without importing three task apps and running their 40 migrations (about
+0.8 s of CPU more per boot, which would double it).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from sandbox.settings_server import *  # noqa: F403
@@ -60,3 +61,9 @@ CELERY_RESULT_BACKEND = CELERY_BROKER_URL
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # keep Django's logging configuration
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# What `lab.apply_chapter_settings` lays over a kernel's settings (with INSTALLED_APPS, last), and the loggers it
+# quietens there: ImmediateBackend logs every failed task with its traceback (the lesson reads `result.errors`
+# instead), and Django-Q2 logs every enqueue. The workers' own logs keep everything.
+KERNEL_OVERLAY = ("TASKS", "HUEY", "Q_CLUSTER", *(name for name in list(globals()) if name.startswith("CELERY_")))
+KERNEL_QUIET = {"django.tasks": logging.CRITICAL, "django-q": logging.WARNING}

@@ -1,0 +1,11 @@
+"""The chapters' own experiments, which a lesson imports by name: harness code that starts processes, drives load
+and measures, kept out of the Django apps (which hold Django code only).
+
+- auction_run (chapter 09): the auction's processes, bids placed at once, a race held open on purpose
+- chat_clients (chapter 06): chat connections opened as a browser would, and a crowd of them held
+- connections (chapter 08): database connections counted under load
+- middleware_probe (chapter 05): what Django logs when it adapts a middleware
+- sqlite_lab (chapter 08): SQLite writers, readers and locks
+- task_queues (chapter 07): the same job on four task queues, timed
+- testing (chapter 08): the demo tests run under pytest-django in a child process
+"""

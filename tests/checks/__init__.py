@@ -1,0 +1,1 @@
+"""Tests of the exercise checks, `sandbox.checks` (their planted answers run in tests/probes.py)."""

@@ -1,0 +1,1 @@
+"""Tests of the notebooks' runtime, `sandbox.lab`."""

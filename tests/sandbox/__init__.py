@@ -1,0 +1,1 @@
+"""Tests of the Django apps of `sandbox/` and the experiments that drive them."""
