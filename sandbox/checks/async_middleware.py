@@ -49,6 +49,7 @@ from sandbox.checks.harness import (
     exercise_check,
     expect_all_awaited,
     expect_not_blocked,
+    learner_class,
     learner_frames,
     learner_object,
     meaning,
@@ -361,9 +362,7 @@ DURATION = re.compile(r"^\d+\.\d{3}$")
 async def async_only_class(name: str, n: int = 5) -> None:
     """Exercise 'async-only-class': an async-only middleware class that sets X-Duration (seconds)."""
     ex = "async-only-class"
-    cls = learner_object(ex, name)
-    if not isinstance(cls, type):
-        raise ExerciseFailed(ex, f"{name} should be a class, got {type(cls).__name__}")
+    cls = learner_class(ex, name)
     tokens = [_token() for _ in range(n)]
     delays = {t: round(random.uniform(0.15, 0.35), 3) for t in tokens}
     stage = Stage(tokens, delays)
@@ -515,9 +514,7 @@ def _request_ids(ex: str, run: Run, stage: Stage, sent: dict[str, str]) -> None:
 async def fix_document_middleware(name: str, n: int = 4) -> None:
     """Exercise 'fix-document-middleware': a MiddlewareMixin subclass, sync hook for WSGI, `__acall__` for ASGI."""
     ex = "fix-document-middleware"
-    cls = learner_object(ex, name)
-    if not isinstance(cls, type):
-        raise ExerciseFailed(ex, f"{name} should be a class, got {type(cls).__name__}")
+    cls = learner_class(ex, name)
     if not issubclass(cls, MiddlewareMixin):
         raise ExerciseFailed(ex, f"{name} should stay a subclass of MiddlewareMixin, as the document's class is: the "
                                  "task is to fix it, not to replace it with another shape")

@@ -325,6 +325,14 @@ def learner_object(exercise: str, name: str, *, kind: type | None = None, namesp
     return obj
 
 
+def learner_class(exercise: str, name: str) -> type:
+    """The class the learner defined as `name`, or a clear message when `name` holds something else."""
+    cls = learner_object(exercise, name)
+    if not isinstance(cls, type):
+        raise ExerciseFailed(exercise, f"{name} should be a class, got {type(cls).__name__}")
+    return cls
+
+
 # --- serving a view through Django's ASGI handler ---------------------------------------------------------------
 
 @dataclass
