@@ -266,8 +266,10 @@ async def _relay(target_url: str, tamper):
             task.add_done_callback(pumps.discard)
 
     server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    credentials = target.netloc.rpartition("@")[0]  # a private Redis's password travels through the relay as is
+    port = server.sockets[0].getsockname()[1]
     try:
-        yield f"{target.scheme}://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        yield f"{target.scheme}://{credentials + '@' if credentials else ''}127.0.0.1:{port}"
     finally:
         server.close()
         for task in list(pumps):

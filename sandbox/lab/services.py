@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import secrets
 import shutil
 
 from sandbox.lab.programs import install_hint
@@ -21,14 +22,24 @@ class ServiceMissing(ServerError):
     """A program the lesson needs is not installed; the message says how to install it."""
 
 
-async def redis_probe(server: Server) -> bool:
-    """Ready when the server answers PING."""
+def _resp(*words: str) -> bytes:
+    """One command in RESP, Redis's wire format (which the emulated server understands too)."""
+    return f"*{len(words)}\r\n".encode() + b"".join(f"${len(w)}\r\n{w}\r\n".encode() for w in words)
+
+
+async def redis_probe(server: Server, password: str | None = None) -> bool:
+    """Ready when the server answers PING (after AUTH, when it has a password)."""
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, server.port), 1)
     except (OSError, TimeoutError):
         return False
     try:
-        writer.write(b"*1\r\n$4\r\nPING\r\n")  # RESP, which the emulated server understands too
+        if password:
+            writer.write(_resp("AUTH", password))
+            await writer.drain()
+            if not (await asyncio.wait_for(reader.readline(), 1)).startswith(b"+OK"):
+                return False
+        writer.write(_resp("PING"))
         await writer.drain()
         return (await asyncio.wait_for(reader.readline(), 1)).startswith(b"+PONG")
     except (OSError, TimeoutError):
@@ -43,16 +54,22 @@ def require_real() -> bool:
 
 
 async def start_redis(*, emulate_if_missing: bool = True, timeout: float = 15.0, quiet: bool = False) -> Server:
-    """A private redis-server on a free loopback port, with nothing saved to disk.
+    """A private redis-server on a free loopback port, with nothing saved to disk and a password of its own.
+
+    The password is in `server.url` (`redis://:<password>@127.0.0.1:<port>`), which the kernel hands to the
+    processes it starts; another user of the machine who finds the port cannot use it. The printed line leaves it
+    out.
 
     Without redis-server: an emulated Redis (fakeredis) when `emulate_if_missing`, announced in a banner; else,
     and always under COURSE_REQUIRE_REAL_SERVICES=1, a `ServiceMissing` error that says what to install.
     """
-    port = claim_port(None)
+    port, password = claim_port(None), None
     binary = shutil.which("redis-server")
     hint = install_hint("redis-server", "redis", "redis-server")
     if binary:
-        command = [f"exe:{binary}", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+        password = secrets.token_urlsafe(24)
+        command = [f"exe:{binary}", "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+                   "--requirepass", password]
         kind = "redis"
     elif emulate_if_missing and not require_real():
         command, kind = ["sandbox.lab.fake_redis", str(port)], "redis (emulated)"
@@ -60,9 +77,13 @@ async def start_redis(*, emulate_if_missing: bool = True, timeout: float = 15.0,
               f"It is enough to follow along; for the real thing install it: {hint}")
     else:
         raise ServiceMissing(f"redis-server is not installed. Install it: {hint}")
-    server = await launch(kind, command, port=port, env=None, timeout=timeout, probe=redis_probe, scheme="redis")
+    server = await launch(kind, command, port=port, env=None, timeout=timeout, scheme="redis",
+                          probe=lambda s: redis_probe(s, password))
+    if password:
+        server.address = f"redis://:{password}@{HOST}:{port}"
     if not quiet:
-        print(f"{kind} ready on {server.url} (pid {server.pid}) after {server.ready_after:.2f} s")
+        print(f"{kind} ready on redis://{HOST}:{port} (pid {server.pid}{', password-protected' if password else ''}) "
+              f"after {server.ready_after:.2f} s")
     return server
 
 

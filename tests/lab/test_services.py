@@ -33,6 +33,30 @@ async def test_redis_answers_and_stops(lab):
     assert server.kind == ("redis" if services.shutil.which("redis-server") else "redis (emulated)")
 
 
+@needs_redis
+async def test_a_real_redis_answers_only_those_who_have_its_password(lab, capsys):
+    """Learners sharing a machine each get a Redis on a loopback port; another user who finds the port is refused."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import AuthenticationError
+
+    server = await lab.start_redis()
+    printed = capsys.readouterr().out
+    stranger = aioredis.Redis(host="127.0.0.1", port=server.port)
+    guesser = aioredis.from_url(f"redis://:wrong@127.0.0.1:{server.port}")
+    try:
+        with pytest.raises(AuthenticationError):
+            await stranger.ping()
+        with pytest.raises(AuthenticationError):
+            await guesser.ping()
+        assert await services.redis_probe(server) is False, "a PING without AUTH must not count as ready"
+    finally:
+        await stranger.aclose()
+        await guesser.aclose()
+        server.stop()
+    password = server.url.split(":", 2)[2].split("@")[0]
+    assert len(password) >= 24 and password not in printed and "password-protected" in printed
+
+
 async def test_without_redis_server_a_lesson_is_told_what_to_install(lab, monkeypatch, capsys):
     monkeypatch.setattr(services.shutil, "which", lambda name: None)
     monkeypatch.setenv("COURSE_REQUIRE_REAL_SERVICES", "1")
