@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+from sandbox.lab.guards import env_var
 from sandbox.paths import REPO
 
 
@@ -34,25 +32,11 @@ def read(path: Path) -> nbformat.NotebookNode:
     return nb
 
 
-@contextlib.contextmanager
-def _session_name(path: Path) -> Iterator[None]:
-    """Kernels learn their notebook from JPY_SESSION_NAME, as under JupyterLab."""
-    previous = os.environ.get("JPY_SESSION_NAME")
-    os.environ["JPY_SESSION_NAME"] = str(path)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("JPY_SESSION_NAME", None)
-        else:
-            os.environ["JPY_SESSION_NAME"] = previous
-
-
 def execute(nb: nbformat.NotebookNode, path: Path, *, allow_errors: bool, timeout: int = 180) -> str | None:
     """Execute `nb` in place in a fresh kernel; returns None, or why the run stopped early."""
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(path.parent if path.parent.exists() else REPO)}})
-    with _session_name(path):
+    with env_var("JPY_SESSION_NAME", str(path)):  # kernels learn their notebook from it, as under JupyterLab
         try:
             client.execute(stderr=subprocess.DEVNULL)  # the kernel's TCP warning is noise here
         except CellTimeoutError:

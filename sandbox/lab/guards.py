@@ -30,6 +30,20 @@ def expect_raises(exc_type: type[BaseException], match: str | None = None) -> It
 
 
 @contextlib.contextmanager
+def env_var(name: str, value: str) -> Iterator[None]:
+    """Set the environment variable `name` for the block only; its previous value (or absence) comes back after."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+@contextlib.contextmanager
 def UNSAFE_allow_sync_orm_in_event_loop() -> Iterator[None]:  # noqa: N802 - shouting: it switches a safety check off
     """Set DJANGO_ALLOW_ASYNC_UNSAFE for this block only, for a "before" demo of sync ORM code.
 
@@ -37,16 +51,9 @@ def UNSAFE_allow_sync_orm_in_event_loop() -> Iterator[None]:  # noqa: N802 - sho
     it hides SynchronousOnlyOperation, which protects a database connection from being used by the event loop.
     Servers started from the kernel never inherit it.
     """
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     print("WARNING: DJANGO_ALLOW_ASYNC_UNSAFE is set for this block only (a 'before' demo; never in real code)")
-    try:
+    with env_var("DJANGO_ALLOW_ASYNC_UNSAFE", "true"):
         yield
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def show_source(obj: ModuleType | Callable[..., Any]) -> None:
