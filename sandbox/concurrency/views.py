@@ -6,6 +6,9 @@ Every view answers with the thread and process that ran it, so a load test can s
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
+import inspect
 import os
 import threading
 import time
@@ -23,24 +26,49 @@ def _seconds(request: HttpRequest, default: float = 1.0) -> float:
     return float(request.GET.get("s", default))
 
 
+_BEGAN: contextvars.ContextVar[float | None] = contextvars.ContextVar("began", default=None)
+
+
+def stamped(view):
+    """Note the server's clock when `view` starts running, for `_who`: a timeline then tells the time a request
+    waited for a thread or for the loop from the time its view ran."""
+    if inspect.iscoroutinefunction(view):
+        @functools.wraps(view)
+        async def run_async(request, *args, **kwargs):
+            _BEGAN.set(time.time())
+            return await view(request, *args, **kwargs)
+        return run_async
+
+    @functools.wraps(view)
+    def run_sync(request, *args, **kwargs):
+        _BEGAN.set(time.time())
+        return view(request, *args, **kwargs)
+    return run_sync
+
+
 def _who(**extra) -> dict:
-    """Who answered, and when by the server's clock (`at`): a load test tells views that ran together from views
-    that ran one after another by it, whatever else the machine is doing."""
-    return {"thread": threading.current_thread().name, "pid": os.getpid(), "at": time.time(), **extra}
+    """Who answered, and when by the server's clock (`began`, when the view is `stamped`, and `at`): a load test
+    tells views that ran together from views that ran one after another by it, whatever else the machine does."""
+    began = _BEGAN.get()
+    _BEGAN.set(None)  # a WSGI thread keeps its context from one request to the next
+    return {"thread": threading.current_thread().name, "pid": os.getpid(), "began": began, "at": time.time(), **extra}
 
 
+@stamped
 async def wait_async(request):
     """Waits on I/O the async way: the event loop is free while it waits."""
     await asyncio.sleep(_seconds(request))
     return JsonResponse(_who(view="wait_async"))
 
 
+@stamped
 def wait_sync(request):
     """Waits on I/O the sync way: the thread that runs it is blocked while it waits."""
     time.sleep(_seconds(request))
     return JsonResponse(_who(view="wait_sync"))
 
 
+@stamped
 async def blocking_async(request):
     """A mistake on purpose: `time.sleep` in an async view blocks the event loop, and every request with it."""
     time.sleep(_seconds(request))
@@ -62,6 +90,7 @@ def _fanout_urls(request: HttpRequest) -> list[str]:
     return [f"{base}/slow?s={s}&i={i}" for i in range(n)]
 
 
+@stamped
 async def fanout_async(request):
     """Calls n upstream endpoints at once with `asyncio.gather`: total time is about one call."""
     try:
@@ -74,6 +103,7 @@ async def fanout_async(request):
     return JsonResponse(_who(view="fanout_async", results=results, elapsed=time.perf_counter() - start))
 
 
+@stamped
 def fanout_sync(request):
     """Calls the same n endpoints one after another: total time is the sum of the calls."""
     try:
@@ -90,11 +120,13 @@ def _burn(n: int) -> int:
     return sum(i * i for i in range(n))
 
 
+@stamped
 async def cpu_async(request):
     """CPU-bound work in an async view: `async def` makes it no faster, and it holds the loop while it runs."""
     return JsonResponse(_who(view="cpu_async", result=_burn(int(request.GET.get("n", 2_000_000)))))
 
 
+@stamped
 def cpu_sync(request):
     """The same CPU-bound work in a sync view."""
     return JsonResponse(_who(view="cpu_sync", result=_burn(int(request.GET.get("n", 2_000_000)))))

@@ -4,7 +4,8 @@ Modules by role: boot (setup), clients (in-process HTTP), servers (real servers 
 Redis, task-queue workers), postgres (a private PostgreSQL), programs (finding Redis and PostgreSQL), load
 (concurrent requests and connections, resource sampling), loadgen (locust, and servers compared under it), plots
 (timelines, comparisons), trace (which thread ran what; hop and query counts), guards (expect_raises, the scoped
-escape hatch, show_source), overlay (a chapter's settings over the kernel's); the package `experiments` holds the
+escape hatch, show_source), overlay (a chapter's settings over the kernel's), live (`serve`: a view or middleware
+from a cell, in process), learn (`reveal` a prediction, the closing `quiz`); the package `experiments` holds the
 chapters' own runners and measurements, imported by name. `sized` is the test run's one switch for heavy
 measurements. Importing changes nothing.
 
@@ -14,6 +15,8 @@ The exercise checks (`sandbox.checks`) and the course's tools (`course`) build o
 from sandbox.lab.boot import boot, data_dir, sized
 from sandbox.lab.clients import client
 from sandbox.lab.guards import UNSAFE_allow_sync_orm_in_event_loop, expect_raises, show_source
+from sandbox.lab.learn import quiz, reveal
+from sandbox.lab.live import serve
 from sandbox.lab.load import fire, hold_websockets, sample
 from sandbox.lab.loadgen import LoadResult, compare_servers, compare_table, locust
 from sandbox.lab.overlay import apply_chapter_settings, revert_chapter_settings
@@ -46,9 +49,12 @@ __all__ = [
     "hold_websockets",
     "locust",
     "pg_connections",
+    "quiz",
+    "reveal",
     "postgres_env",
     "revert_chapter_settings",
     "sample",
+    "serve",
     "show_source",
     "sized",
     "start_postgres",

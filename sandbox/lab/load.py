@@ -31,6 +31,7 @@ class Record:
     thread: str | None = None
     error: str | None = None
     at: float | None = None  # the server's clock when its view answered, if the view says (`_who`)
+    began: float | None = None  # the server's clock when its view started, if the view is `stamped`
 
     @property
     def seconds(self) -> float:
@@ -42,6 +43,13 @@ class Run:
     label: str
     records: list[Record]
     wall: float
+    clock: float = 0.0  # time.time() when the run started: maps the server's stamps onto the run's seconds
+
+    def stamps(self, r: Record) -> tuple[float, float] | None:
+        """When `r`'s view started and ended on the run's clock, if the view said (a `stamped` view)."""
+        if r.began is None or r.at is None:
+            return None
+        return r.began - self.clock, r.at - self.clock
 
     @property
     def threads(self) -> set[str]:
@@ -69,13 +77,13 @@ class Run:
                 f"{len(self.threads)} server thread(s), {len(self.errors)} error(s)")
 
 
-def _facts_of(response: httpx.Response) -> tuple[str | None, float | None]:
-    """The thread that answered and the server's clock at the answer, when the view says (`_who`)."""
+def _facts_of(response: httpx.Response) -> tuple[str | None, float | None, float | None]:
+    """The thread that answered and the server's clock at the view's start and answer, when the view says."""
     try:
         body = response.json()
-        return body.get("thread"), body.get("at")
+        return body.get("thread"), body.get("at"), body.get("began")
     except (json.JSONDecodeError, AttributeError, UnicodeDecodeError):
-        return None, None
+        return None, None, None
 
 
 async def fire(target: Server | httpx.AsyncClient, path: str, n: int, *, label: str | None = None,
@@ -90,7 +98,7 @@ async def fire(target: Server | httpx.AsyncClient, path: str, n: int, *, label: 
     else:
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
         client, own = httpx.AsyncClient(base_url=target.url, timeout=timeout, limits=limits), True
-    t0 = time.perf_counter()
+    t0, clock = time.perf_counter(), time.time()
     records = [Record(i, 0.0, 0.0, None, error="TimeoutError: no answer before the deadline") for i in range(n)]
 
     async def one(i: int) -> None:
@@ -98,7 +106,7 @@ async def fire(target: Server | httpx.AsyncClient, path: str, n: int, *, label: 
         try:
             response = await client.get(path)
             records[i].status, records[i].error = response.status_code, None
-            records[i].thread, records[i].at = _facts_of(response)
+            records[i].thread, records[i].at, records[i].began = _facts_of(response)
         except Exception as exc:  # a load test records failures instead of stopping at the first one
             records[i].error = f"{type(exc).__name__}: {exc}"
         records[i].end = time.perf_counter() - t0
@@ -115,7 +123,7 @@ async def fire(target: Server | httpx.AsyncClient, path: str, n: int, *, label: 
     wall = time.perf_counter() - t0
     for r in records:
         r.end = r.end or wall
-    return Run(label or path, records, wall)
+    return Run(label or path, records, wall, clock)
 
 
 class Closable(Protocol):

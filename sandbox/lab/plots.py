@@ -14,27 +14,56 @@ if TYPE_CHECKING:  # matplotlib loads when the first figure is drawn, not with t
 
 
 def timeline(*runs: Run, title: str | None = None) -> Figure:
-    """Plot one or more `Run`s (from `lab.fire`) as stacked timelines that share the time axis."""
+    """Plot one or more `Run`s (from `lab.fire`) as stacked timelines that share the time axis.
+
+    A request whose view reports its own start and end (a `stamped` view) is drawn in three parts: grey while it
+    waited (for a thread, a worker or the loop), in its thread's colour while its view ran, pale while the answer was
+    on its way back. Any other request is one bar from sent to answered. A black edge marks a failed request.
+    """
     import matplotlib.pyplot as plt
 
     height = min(2.0 * len(runs) + 0.12 * sum(len(r.records) for r in runs), 3.2 * len(runs))
-    fig, axes = plt.subplots(len(runs), 1, figsize=(9, height), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(runs), 1, figsize=(10, max(height, 1.6 * len(runs))), sharex=True, squeeze=False)
     for ax, run in zip(axes[:, 0], runs, strict=True):
         threads = sorted({r.thread or "?" for r in run.records})
         colours = {t: plt.cm.tab20(i % 20) for i, t in enumerate(threads)}  # past 20 threads, colours repeat
+        staged = False
         for r in run.records:
-            ax.barh(r.index, r.end - r.start, left=r.start, color=colours[r.thread or "?"],
-                    edgecolor="black" if r.error else "none")
+            colour, edge = colours[r.thread or "?"], "black" if r.error else "none"
+            stamps = run.stamps(r)
+            if stamps is None:
+                ax.barh(r.index, r.end - r.start, left=r.start, color=colour, edgecolor=edge)
+                continue
+            staged = True
+            began, ended = max(stamps[0], r.start), min(max(stamps[1], stamps[0]), r.end)
+            ax.barh(r.index, began - r.start, left=r.start, color="0.85", edgecolor=edge)
+            ax.barh(r.index, ended - began, left=began, color=colour, edgecolor=edge)
+            ax.barh(r.index, r.end - ended, left=ended, color=colour, alpha=0.3, edgecolor=edge)
         ax.set_yticks([])
         ax.set_ylabel("request")
         ax.set_title(f"{run.label}: {run.wall:.2f} s, {len(threads)} server thread(s)", fontsize=10, loc="left")
-    axes[-1, 0].set_xlabel("seconds since the first request")
+        ax.legend(handles=_legend(threads, colours, staged), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1),
+                  borderaxespad=0, frameon=False)
+    axes[-1, 0].set_xlabel("seconds since the first request was sent")
     axes[-1, 0].set_xlim(left=0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     plt.close(fig)  # the notebook shows the returned figure once, as the cell's result
     return fig
+
+
+def _legend(threads: list[str], colours: dict, staged: bool) -> list:
+    """One swatch per thread (up to six, then a count), and what the three parts of a bar mean when drawn."""
+    from matplotlib.patches import Patch
+
+    shown = [Patch(color=colours[t], label=f"view ran on {t}") for t in threads[:6]]
+    if len(threads) > 6:
+        shown.append(Patch(color="white", label=f"... {len(threads)} threads in all"))
+    if staged:
+        shown += [Patch(color="0.85", label="waiting: sent, view not started"),
+                  Patch(color="0.5", alpha=0.3, label="answered, on its way back")]
+    return shown
 
 
 def usage_plot(samples: Samples, title: str = "server while under load") -> Figure:
