@@ -55,7 +55,7 @@ def quiz_questions(nb: nbformat.NotebookNode) -> int:
 
 
 def estimate(nb: nbformat.NotebookNode) -> dict[str, float]:
-    parts = {"words": prose_words(nb), "code lines": code_lines(nb), "run s": round(run_seconds(nb)),
+    parts: dict[str, float] = {"words": prose_words(nb), "code lines": code_lines(nb), "run s": round(run_seconds(nb)),
              "predictions": len(tagged(nb, "predict")), "questions": quiz_questions(nb)}
     parts["minutes"] = round(parts["words"] / 150 + parts["code lines"] / 15 + parts["run s"] / 60
                              + parts["predictions"] + parts["questions"], 1)

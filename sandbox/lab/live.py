@@ -37,7 +37,7 @@ def _dotted(middleware: Sequence[str | Callable[..., Any]]) -> list[str]:
 
 
 def application(target: Callable[..., Any] | dict[str, Callable[..., Any]],
-                middleware: Sequence[str | Callable[..., Any]] | None = None):
+                middleware: Sequence[str | Callable[..., Any]] | None = None) -> Callable[..., Any]:
     """An ASGI app serving `target` (a view at `/`, or a {route: view} dict) behind `middleware` (default: the
     sandbox's own MIDDLEWARE setting)."""
     from django.conf import settings
@@ -48,7 +48,7 @@ def application(target: Callable[..., Any] | dict[str, Callable[..., Any]],
     stack = list(settings.MIDDLEWARE) if middleware is None else _dotted(middleware)
 
     class LiveHandler(ASGIHandler):
-        async def get_response_async(self, request):
+        async def get_response_async(self, request: Any) -> Any:
             request.urlconf = routes
             return await super().get_response_async(request)
 
