@@ -56,6 +56,20 @@ REQUIREMENTS = {
         ("without running `legacy_report` on the event loop's thread",
          "legacy_report records the thread it runs on: never the loop's; and the loop never stalls"),
     )),
+    "capped-fan-out": Requirements("6bd183ad8a29", (
+        ("`fetch_politely(client, urls, limit, deadline)`: fetch every URL with `client`",
+         "called twice, with two limits from 2 to 4 drawn for the run and 5 to 8 new URLs; the check's client counts "
+         "every call that goes through it"),
+        ("never more than `limit` calls in flight at once but up to `limit` at a time",
+         "the client counts the calls in flight at each moment: the peak must be exactly `limit`"),
+        ("each call at most `deadline` seconds from when it starts (waiting for a free slot does not count)",
+         "the first `limit` URLs take 1.2 s and hold every slot past the deadline (0.3-0.4 s): the quick ones "
+         "queued behind them must still come back with their bodies"),
+        ("A call that misses its deadline gives `None` in its place",
+         "None for each slow URL; a TimeoutError that escapes fetch_politely fails"),
+        ("Return the JSON bodies (or `None`) in the order of `urls`",
+         "each body holds an id drawn at random for this run, compared position by position"),
+    )),
 }
 
 
@@ -190,3 +204,78 @@ async def offload_blocking(report_view, n: int = 4) -> None:
                                  "its own n")
     passed(ex, f"{n} requests ran legacy_report in {len(set(legacy_threads))} worker thread(s), {elapsed:.2f} s in "
                "all; the loop never stalled")
+
+
+# --- exercise 'capped-fan-out' --------------------------------------------------------------------------------
+
+class _CountingClient(httpx.AsyncClient):
+    """Counts the calls in flight from the caller's side: a call cut off by its deadline leaves the count at once,
+    whatever the upstream goes on doing."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.in_flight = self.peak = self.calls = 0
+
+    async def send(self, request: httpx.Request, **kwargs) -> httpx.Response:
+        self.in_flight += 1
+        self.calls += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super().send(request, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+
+async def _capped_round(ex: str, fetch_politely, base: str, limit: int) -> str:
+    """One call of the learner's function: `limit` slow URLs first (they miss the deadline and hold every slot),
+    then quick ones that must wait for a slot and still get their full deadline once they start."""
+    deadline = round(random.uniform(0.3, 0.4), 2)
+    ids = random.sample(range(100, 1000), limit + random.randint(3, 4))
+    delays = [1.2] * limit + [round(random.uniform(0.05, 0.12), 2) for _ in ids[limit:]]
+    urls = [f"{base}/slow?s={s}&i={i}" for s, i in zip(delays, ids, strict=True)]
+
+    async def guarded(*args):
+        try:
+            return await fetch_politely(*args)
+        except TimeoutError:  # the learner's, not the check's own deadline (that one is `call`'s)
+            raise ExerciseFailed(ex, "a TimeoutError escaped fetch_politely: a call that misses its deadline gives "
+                                     "None in its place, it does not stop the others") from None
+
+    async with _CountingClient(timeout=10) as client:
+        async with watch_loop() as watch:
+            result = await call(ex, guarded, client, urls, limit, deadline, what="fetch_politely", timeout=20)
+    expect_not_blocked(ex, watch.max_gap, "a sync call inside async code stops every other task")
+    if client.calls == 0:
+        raise ExerciseFailed(ex, "no call went through the client you were given: make every call with `client`")
+    if client.peak > limit:
+        raise ExerciseFailed(ex, f"{client.peak} calls were in flight at once with limit={limit}: never more than "
+                                 "`limit` at the same moment")
+    if client.peak < limit:
+        raise ExerciseFailed(ex, f"at most {client.peak} call(s) were in flight at once with limit={limit}: the calls "
+                                 f"ran one after another, not up to `limit` at a time")
+    expected = [None if s > 1 else {"i": i, "slept": s} for s, i in zip(delays, ids, strict=True)]
+    if not isinstance(result, list) or len(result) != len(urls):
+        raise ExerciseFailed(ex, f"return one entry per URL ({len(urls)}), in a list; got {str(result)[:100]}")
+    if any(isinstance(r, httpx.Response) for r in result):
+        raise ExerciseFailed(ex, "the list holds httpx Response objects: return each response's JSON body")
+    cut = [k for k, (got, want) in enumerate(zip(result, expected, strict=True)) if got is None and want is not None]
+    if cut:
+        raise ExerciseFailed(ex, f"the call to URL {cut[0]} (a quick one) came back as None: it waited for a free "
+                                 "slot and was cut off before it started. The deadline counts from when a call starts")
+    if sorted(map(str, result)) == sorted(map(str, expected)) and result != expected:
+        raise ExerciseFailed(ex, "the entries are all there but not in the order of `urls`")
+    if result != expected:
+        raise ExerciseFailed(ex, "expected None for the calls that missed their deadline and the bodies of the "
+                                 f"others, got {str(result)[:120]}")
+    return f"limit={limit}: at most {client.peak} in flight, {limit} slow call(s) cut at {deadline} s"
+
+
+@exercise_check("capped-fan-out")
+async def capped_fan_out(fetch_politely) -> None:
+    """At most `limit` calls at once, each cut off `deadline` seconds after it starts (None in its place), the rest's
+    bodies in the order of the URLs; tried with two limits the learner has not seen."""
+    ex = "capped-fan-out"
+    require_async_function(ex, fetch_politely, "fetch_politely")
+    base = (await upstream()).url
+    rounds = [await _capped_round(ex, fetch_politely, base, limit) for limit in random.sample([2, 3, 4], 2)]
+    passed(ex, "; ".join(rounds))

@@ -49,6 +49,42 @@ PLANTED: dict[str, list[Planted]] = {
         Planted("asks for the report of the lesson's example instead of the request's",
                 "text = await sync_to_async(legacy_report)(3)", "its own n", "result"),
     ],
+    "capped-fan-out": [
+        Planted("caps nothing: every call starts at once",
+                "async def one(url):\n    try:\n        async with asyncio.timeout(deadline):\n"
+                "            return (await client.get(url)).json()\n    except TimeoutError:\n        return None\n"
+                "return await asyncio.gather(*(one(url) for url in urls))", "calls were in flight at once with limit",
+                "concurrency"),
+        Planted("makes the calls one after another",
+                "bodies = []\nfor url in urls:\n    try:\n        async with asyncio.timeout(deadline):\n"
+                "            bodies.append((await client.get(url)).json())\n    except TimeoutError:\n"
+                "        bodies.append(None)\nreturn bodies", "one after another"),
+        Planted("starts the deadline before the call gets a slot",
+                "gate = asyncio.Semaphore(limit)\nasync def one(url):\n    try:\n"
+                "        async with asyncio.timeout(deadline):\n            async with gate:\n"
+                "                return (await client.get(url)).json()\n    except TimeoutError:\n        return None\n"
+                "return await asyncio.gather(*(one(url) for url in urls))", "cut off before it started", "condition"),
+        Planted("lets a missed deadline raise",
+                "gate = asyncio.Semaphore(limit)\nasync def one(url):\n    async with gate:\n"
+                "        async with asyncio.timeout(deadline):\n            return (await client.get(url)).json()\n"
+                "return await asyncio.gather(*(one(url) for url in urls))", "TimeoutError escaped", "condition"),
+        Planted("caps at the lesson's number instead of `limit`",
+                "gate = asyncio.Semaphore(3)\nasync def one(url):\n    async with gate:\n        try:\n"
+                "            async with asyncio.timeout(deadline):\n"
+                "                return (await client.get(url)).json()\n"
+                "        except TimeoutError:\n            return None\n"
+                "return await asyncio.gather(*(one(url) for url in urls))", "with limit=", "result"),
+        Planted("one deadline for the whole fan-out",
+                "gate = asyncio.Semaphore(limit)\nasync def one(url):\n    async with gate:\n"
+                "        return (await client.get(url)).json()\ntry:\n    async with asyncio.timeout(deadline):\n"
+                "        return await asyncio.gather(*(one(url) for url in urls))\nexcept TimeoutError:\n"
+                "    return [None] * len(urls)", "cut off before it started", "condition"),
+        Planted("uses a sync HTTP client inside async code",
+                "with httpx.Client(timeout=deadline) as sync_client:\n    bodies = []\n    for url in urls:\n"
+                "        try:\n            bodies.append(sync_client.get(url).json())\n"
+                "        except httpx.TimeoutException:\n            bodies.append(None)\nreturn bodies",
+                "event loop was blocked"),
+    ],
 }
 ACCEPTABLE: dict[str, list[Acceptable]] = {
     "fan-out": [
@@ -66,5 +102,13 @@ ACCEPTABLE: dict[str, list[Acceptable]] = {
         Acceptable("asyncio.to_thread instead of sync_to_async", "text = await asyncio.to_thread(legacy_report, n)"),
         Acceptable("a pool thread (thread_sensitive=False)",
                    "text = await sync_to_async(legacy_report, thread_sensitive=False)(n)"),
+    ],
+    "capped-fan-out": [
+        Acceptable("wait_for in a TaskGroup",
+                   "gate = asyncio.Semaphore(limit)\nasync def one(url):\n    async with gate:\n        try:\n"
+                   "            response = await asyncio.wait_for(client.get(url), deadline)\n"
+                   "        except TimeoutError:\n            return None\n    return response.json()\n"
+                   "async with asyncio.TaskGroup() as group:\n"
+                   "    tasks = [group.create_task(one(url)) for url in urls]\nreturn [t.result() for t in tasks]"),
     ],
 }
