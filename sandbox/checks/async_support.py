@@ -17,6 +17,7 @@ import re
 import secrets
 import sys
 import time
+import traceback
 from decimal import Decimal
 
 from asgiref.sync import SyncToAsync
@@ -41,6 +42,7 @@ from sandbox.checks.harness import (
     serving,
     sync_only_head,
 )
+from sandbox.lab.clients import client
 from sandbox.lab.trace import where
 
 LOOP_THREAD = "event loop"
@@ -91,6 +93,23 @@ REQUIREMENTS = {
          "or another worker thread are all fine)"),
         ("emails ... to `address` (each call its own)",
          "two calls at once with two other new addresses: each returns 1, one email to each address"),
+    )),
+    "async-login": Requirements("3d54112a5589", (
+        ("Write `account_view`, one async view that answers three methods",
+         "an `async def` function, served by Django's ASGI handler with the sandbox's session and auth middleware"),
+        ("POST with `username` and `password`: wrong ones answer 401 with `{\"ok\": false}` and log no one in",
+         "a user made for this run, a wrong password: 401 and exactly that body, then GET still answers 403"),
+        ("Right ones log the user in, count this session's logins under the session key \"logins\" (1 for the "
+         "first), and answer `{\"ok\": true, \"user\": <username>, \"logins\": <count>}`",
+         "the right password twice in one browser: logins 1, then 2; then another user in another browser: 1"),
+        ("GET: for a logged-in user `{\"user\": <username>, \"can_view_users\": ...}`, whether they have "
+         "auth.view_user; for anyone else 403 with `{\"user\": null}`",
+         "GET before logging in (403), after (the user without the permission: false), and for a second user "
+         "given the permission for this run (true)"),
+        ("DELETE: log out and answer `{\"ok\": true}`", "after DELETE, GET answers 403 again"),
+        ("No sync ORM, session or authentication call may run on the event loop's thread",
+         "any SynchronousOnlyOperation fails the check and names the sync call (authenticate, login, logout, "
+         "request.user, has_perm, the session's dict API); every coroutine must be awaited"),
     )),
 }
 
@@ -527,3 +546,113 @@ async def email_notify(notify) -> None:
         raise ExerciseFailed(ex, f"two calls at once, to {pair[0]} and {pair[1]}, sent emails to {sent} and returned "
                                  f"{[r for r, _, _ in results]}: each call should send one email, to its own address")
     passed(ex, f"one email to {address} ({SUBJECT!r}), then two at once, each sent from a worker thread")
+
+
+# --- exercise 'async-login': authentication and sessions, async end to end ------------------------------------------
+
+FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # the check's own users: no 0.3 s PBKDF2 per login
+SYNC_AUTH = {  # a sync API of auth or sessions found in the traceback of a SynchronousOnlyOperation: what to use
+    "authenticate": "`authenticate()` is sync: it reads the user table on the event loop's thread. Await "
+                    "`aauthenticate()` (Django 5.0+)",
+    "login": "`login()` is sync: it writes the session on the event loop's thread. Await `alogin()` (Django 5.0+)",
+    "logout": "`logout()` is sync: it reads `request.user` and flushes the session on the event loop's thread. Await "
+              "`alogout()` (Django 5.0+)",
+    "get_user": "`request.user` is a lazy object that loads the user with the sync ORM the first time it is used. "
+                "Await the request's async twin, `auser()` (Django 5.0+)",
+    "has_perm": "`user.has_perm()` is sync: it reads the permission tables on the event loop's thread. Await "
+                "`user.ahas_perm()` (Django 5.2+)",
+    "SessionBase._get_session": "the session's dict-like API loaded it from the database on the event loop's thread. "
+                                "Await `request.session.aget()` / `aset()` (Django 5.1+)",
+}
+
+
+def _auth_feedback(ex: str, errors: list[BaseException]) -> None:
+    """Name the sync auth or session call that ran on the loop's thread; else explain the first error."""
+    for exc in errors:
+        if type(exc).__name__ != "SynchronousOnlyOperation":
+            continue
+        names = [frame.f_code.co_qualname for frame, _ in traceback.walk_tb(exc.__traceback__)]
+        for name, advice in SYNC_AUTH.items():
+            if any(n == name or n.endswith(f".{name}") for n in names):
+                raise ExerciseFailed(ex, advice)
+    for exc in errors:
+        if "coroutine" in str(exc):
+            raise ExerciseFailed(ex, f"the view failed with {type(exc).__name__}: {exc}. A coroutine was used as a "
+                                     "value: an `await` is missing")
+    if errors:
+        raise explain(ex, errors[0])
+
+
+def _answer(ex: str, response, status: int, body: dict, what: str) -> None:
+    expect_status(ex, response.status_code, status, what)
+    got = expect_json(ex, response, what)
+    if got != body:
+        raise ExerciseFailed(ex, f"{what} should answer {body}, got {str(got)[:120]}")
+
+
+@exercise_check("async-login")
+async def async_login(account_view) -> None:
+    """POST logs in (401 for wrong credentials), GET says who and whether they may view users (403 for anonymous),
+    DELETE logs out; the session counts its own logins; no sync auth, session or ORM call on the loop's thread."""
+    from django.contrib.auth.models import Permission, User
+
+    ex = "async-login"
+    require_async_function(ex, account_view, "account_view")
+    tag = secrets.token_hex(3)
+    passwords = {f"reader-{tag}": secrets.token_urlsafe(8), f"editor-{tag}": secrets.token_urlsafe(8)}
+    async with serving(ex, account_view, PASSWORD_HASHERS=FAST_HASHER) as served:
+        reader, editor = [await User.objects.acreate_user(name, password=pw) for name, pw in passwords.items()]
+        await editor.user_permissions.aadd(await Permission.objects.aget(codename="view_user",
+                                                                          content_type__app_label="auth"))
+        try:
+            answers = await _exchanges(served, reader.username, editor.username, passwords)
+        finally:
+            await User.objects.filter(username__in=list(passwords)).adelete()
+    expect_all_awaited(ex, served.never_awaited, "an async auth or session call without `await` only creates a "
+                                                 "coroutine: nothing is checked, logged in or stored")
+    _auth_feedback(ex, served.errors)
+    passed(ex, _judge(ex, answers, reader.username, editor.username))
+
+
+async def _exchanges(served, reader: str, editor: str, passwords: dict[str, str]) -> dict:
+    """A visit as a learner's browser makes it, then another browser's: every answer, judged after."""
+    c, url = served.client, "/exercise/"
+    anonymous = await c.get(url)
+    wrong = await c.post(url, data={"username": reader, "password": passwords[reader] + "x"})
+    after_wrong = await c.get(url)
+    first = await c.post(url, data={"username": reader, "password": passwords[reader]})
+    me = await c.get(url)
+    second = await c.post(url, data={"username": reader, "password": passwords[reader]})
+    out = await c.delete(url)
+    after_out = await c.get(url)
+    async with client(served.handler) as other:  # another browser: its own session
+        editor_first = await other.post(url, data={"username": editor, "password": passwords[editor]})
+        editor_me = await other.get(url)
+    return {"anonymous": anonymous, "wrong": wrong, "after_wrong": after_wrong, "first": first, "me": me,
+            "second": second, "out": out, "after_out": after_out, "editor_first": editor_first, "editor_me": editor_me}
+
+
+def _judge(ex: str, a: dict, reader: str, editor: str) -> str:
+    anonymous, wrong, after_wrong, first, me, second, out, after_out, editor_first, editor_me = (
+        a[k] for k in ("anonymous", "wrong", "after_wrong", "first", "me", "second", "out", "after_out",
+                       "editor_first", "editor_me"))
+    _answer(ex, anonymous, 403, {"user": None}, "GET with no one logged in")
+    _answer(ex, wrong, 401, {"ok": False}, "POST with a wrong password")
+    if after_wrong.status_code != 403:
+        raise ExerciseFailed(ex, "after a POST with a wrong password, GET answered as if someone were logged in: "
+                                 "a wrong password must log no one in")
+    _answer(ex, first, 200, {"ok": True, "user": reader, "logins": 1}, "the first POST with the right password")
+    _answer(ex, me, 200, {"user": reader, "can_view_users": False}, "GET after logging in (a user without the "
+                                                                    "permission auth.view_user)")
+    _answer(ex, second, 200, {"ok": True, "user": reader, "logins": 2}, "a second login in the same session")
+    _answer(ex, out, 200, {"ok": True}, "DELETE")
+    if after_out.status_code != 403:
+        raise ExerciseFailed(ex, "after DELETE, GET still answered for a logged-in user: DELETE must log out")
+    if editor_first.status_code == 200 and expect_json(ex, editor_first, "POST").get("logins") != 1:
+        raise ExerciseFailed(ex, "another browser's first login did not answer logins=1: each session counts its own "
+                                 "logins, in the session (a variable in the process counts everyone's)")
+    _answer(ex, editor_first, 200, {"ok": True, "user": editor, "logins": 1}, "another browser's first login")
+    _answer(ex, editor_me, 200, {"user": editor, "can_view_users": True}, "GET for a user who has the permission "
+                                                                          "auth.view_user")
+    return (f"{reader}: 403 before, 401 for a wrong password, logins 1 then 2, logged out by DELETE; {editor} in "
+            "another session: logins 1, may view users")

@@ -3,6 +3,37 @@
 from tests.planted.common import Acceptable, Planted
 
 CHAPTER = "02-djangos-async-support"
+
+# exercise 'async-login': the solution, and each planted answer as one change to it
+_LOGIN = """\
+if request.method == "POST":
+    user = await aauthenticate(request, username=request.POST.get("username"),
+                               password=request.POST.get("password"))
+    if user is None:
+        return JsonResponse({"ok": False}, status=401)
+    await alogin(request, user)
+    logins = await request.session.aget("logins", 0) + 1
+    await request.session.aset("logins", logins)
+    return JsonResponse({"ok": True, "user": user.username, "logins": logins})
+if request.method == "DELETE":
+    await alogout(request)
+    return JsonResponse({"ok": True})
+user = await request.auser()
+if not user.is_authenticated:
+    return JsonResponse({"user": None}, status=403)
+return JsonResponse({"user": user.username, "can_view_users": await user.ahas_perm("auth.view_user")})"""
+
+
+def _login(old: str, new: str) -> str:
+    assert old in _LOGIN, old
+    code = _LOGIN.replace(old, new)
+    for name in ("authenticate", "logout"):  # a sync twin the notebook did not import
+        if f"= {name}(" in code or f"    {name}(" in code:
+            code = f"from django.contrib.auth import {name}\n" + code
+    return code
+
+
+
 PLANTED: dict[str, list[Planted]] = {
     "stock-report": [
         Planted("uses the sync ORM inside async code",
@@ -105,6 +136,26 @@ PLANTED: dict[str, list[Planted]] = {
                 "await sync_to_async(send_mail)(SUBJECT, BODY, SENDER, [address])",
                 "return what send_mail returned", "result"),
     ],
+    "async-login": [
+        Planted("uses the sync authenticate()", _login("await aauthenticate(", "authenticate("), "aauthenticate"),
+        Planted("forgets to await alogin", _login("await alogin(", "alogin("), "never awaited"),
+        Planted("reads request.user in async code", _login("await request.auser()", "request.user"),
+                "auser()"),
+        Planted("logs out with the sync logout()", _login("await alogout(", "logout("), "alogout"),
+        Planted("checks the permission with the sync has_perm()", _login("await user.ahas_perm(", "user.has_perm("),
+                "ahas_perm"),
+        Planted("logs in whatever authenticate returned",
+                _login('if user is None:\n        return JsonResponse({"ok": False}, status=401)\n    ', ""),
+                "AttributeError", "result"),
+        Planted("counts the logins in the process, not in the session",
+                _login('await request.session.aget("logins", 0)', 'getattr(account_view, "logins", 0)')
+                .replace('await request.session.aset("logins", logins)', "account_view.logins = logins"),
+                "each session counts its own", "result"),
+        Planted("answers 200 to a visitor who is not logged in", _login("None}, status=403)", "None})"),
+                "expected 403", "protocol"),
+        Planted("says every user may view users", _login('await user.ahas_perm("auth.view_user")', "True"),
+                "can_view_users", "result"),
+    ],
 }
 ACCEPTABLE: dict[str, list[Acceptable]] = {
     "stock-report": [
@@ -131,5 +182,10 @@ ACCEPTABLE: dict[str, list[Acceptable]] = {
         Acceptable("keyword arguments, and a pool thread",
                    "return await sync_to_async(send_mail, thread_sensitive=False)(\n"
                    "    subject=SUBJECT, message=BODY, from_email=SENDER, recipient_list=[address])"),
+    ],
+    "async-login": [
+        Acceptable("is_anonymous, and the session saved by the view itself",
+                   _login("if not user.is_authenticated:", "if user.is_anonymous:")
+                   .replace('aset("logins", logins)', 'aset("logins", logins)\n    await request.session.asave()')),
     ],
 }
