@@ -130,7 +130,8 @@ async def test_the_reference_app_in_one_process(chapter, lab):
 @pytest.mark.slow  # daphne
 @needs_redis
 async def test_daphne_discards_a_never_awaited_warning_unless_it_is_an_error(chapter, lab):
-    """What the lesson says about `process_env`'s PYTHONWARNINGS: without it, daphne's log never shows the warning."""
+    """What `process_env`'s comment and the instructor guide say about its PYTHONWARNINGS: without it, daphne's log
+    never shows the warning."""
     from sandbox.lab.experiments import auction_run as app_run
 
     package = app_run.workspace("auction_unawaited")

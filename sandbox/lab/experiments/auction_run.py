@@ -259,22 +259,28 @@ async def place_bids(url: str, bids: list[tuple[str, int]], *, timeout: float = 
 
 
 def plot_bids(placed: list[Placed], title: str) -> Figure:
-    """One bar per bid, from when it was sent to when it was answered; green when accepted, grey when outbid."""
+    """One bar per bid, from when it was sent to when it was answered, labelled with its amount: green when it
+    raised the price (201), grey when it was outbid (409), a black edge when it failed. The legend sits outside the
+    bars, so it covers none of them."""
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
-    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.14 * len(placed)))
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.16 * len(placed)))
+    colours = {201: "tab:green", 409: "0.7"}
     for i, p in enumerate(placed):
-        ax.barh(i, p.end - p.start, left=p.start, color="tab:green" if p.accepted else "0.7",
-                edgecolor="black" if p.status not in (201, 409) else "none")
-        ax.text(p.end, i, f" {p.amount}", va="center", fontsize=7)
-    ax.barh([], [], color="tab:green", label="201: raised the price")
-    ax.barh([], [], color="0.7", label="409: outbid")
-    ax.set_yticks([])
-    ax.set_ylabel("bid")
+        ax.barh(i, p.end - p.start, left=p.start, color=colours.get(p.status or 0, "white"),
+                edgecolor="none" if p.status in colours else "black")
+    handles = [Patch(facecolor="tab:green", label="201: raised the price"), Patch(facecolor="0.7", label="409: outbid")]
+    if any(p.status not in colours for p in placed):
+        handles.append(Patch(facecolor="white", edgecolor="black", label="failed"))
+    ax.set_yticks(range(len(placed)), [str(p.amount) for p in placed], fontsize=7)
+    ax.set_ylim(-0.7, len(placed) - 0.3)
+    ax.invert_yaxis()  # the first bid on top
+    ax.set_ylabel("bid (amount in EUR), in the order sent")
     ax.set_xlabel("seconds since the first bid was sent")
     ax.set_xlim(left=0)
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     fig.tight_layout()
     plt.close(fig)  # the notebook shows the returned figure once, as the cell's result
     return fig
@@ -352,31 +358,16 @@ async def writes_held(timeout: float = 10.0) -> AsyncIterator[Held]:
         raise failed[0]
 
 
-async def bid_at_once(url: str, bids: list[tuple[str, int]], *, upstream: Server, hold: bool = True,
-                      rival: tuple[int, int] | None = None) -> list[Placed]:
-    """Send every bid at once. With `hold`, the write lock is held until every fraud check has been answered,
-    and a moment more: every bid reads the price before any bid writes, which is when lost updates happen.
-
-    rival: (lot id, price). A rival bid that commits while the bids wait for the lock: the held transaction
-    raises the lot's price to `price` and commits, so it is written after every bid read the price and before
-    any bid writes. A bid lower than the rival must then lose.
-    """
+async def fraud_checks_answered(upstream: Server, count: int, *, margin: float = HOLD_MARGIN) -> int:
+    """Wait until the fraud check has answered `count` requests since its counters were reset, then `margin`
+    seconds more: time for every view to read the lot's price. Returns how many it answered; never raises, so a
+    race goes on (and shows what happened) even when some bids failed before their check."""
     from sandbox.capstone.auction import FRAUD_CHECK_SECONDS
-    from sandbox.capstone.models import Lot
 
-    await upstream_stats(upstream, reset=True)
-    if not hold:
-        return await place_bids(url, bids)
-    deadline = len(bids) * FRAUD_CHECK_SECONDS + 3  # even when the checks run one after another
-    async with writes_held(timeout=deadline + 5) as held:
-        sent = asyncio.create_task(place_bids(url, bids))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(deadline):
-                while not sent.done() and (await upstream_stats(upstream))["served"] < len(bids):
-                    await asyncio.sleep(0.05)
-        await asyncio.sleep(HOLD_MARGIN)
-        if rival is not None:
-            lot_id, price = rival
-            held.before_release(f"UPDATE {Lot._meta.db_table} SET current_price = ? WHERE id = ?", (price, lot_id))
-    async with asyncio.timeout(60):
-        return await sent
+    served = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(count * FRAUD_CHECK_SECONDS + 3):  # even when the checks ran one at a time
+            while (served := (await upstream_stats(upstream))["served"]) < count:
+                await asyncio.sleep(0.05)
+    await asyncio.sleep(margin)
+    return served
