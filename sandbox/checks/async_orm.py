@@ -114,6 +114,25 @@ REQUIREMENTS = {
          "the titles are not in alphabetical order; the result must be a list of saved Book objects, the rows "
          "just created, in the order of `titles`; no titles: an empty list and no book"),
     )),
+    "tag-pages": Requirements("5fbeed187c53", (
+        ("`tag_page`, an async view for `GET ?tag=<name>&page=<n>`: the books that carry that tag, by title",
+         "a tag made for this run on 7 to 11 new books by three authors, created in shuffled order; a book of a tag "
+         "whose name only contains it must not appear"),
+        ("3 a page, answered as JSON: `{\"tag\", \"page\", \"pages\", \"books\"}`, each book with its title, "
+         "its author's name and the names of all its tags",
+         "pages 1, 2 and the last are compared book by book with the expected slice (exact keys, all tags in any "
+         "order), with the page number and the number of pages"),
+        ("A missing or non-numeric page gives page 1 and a page past the end gives the last page",
+         "no page, page=first and a page 5 past the end: pages 1, 1 and the last; an InvalidPage raised is named"),
+        ("A tag that no book carries (or that does not exist) answers **404**",
+         "a tag made for this run with no books, and a name that is no tag: HTTP 404 both"),
+        ("Every request runs **at most 3 queries**, however many books the page holds",
+         "the SQL of each request is counted in every thread: more than 3 in any request fails (book-by-book "
+         "author or tag queries)"),
+        ("nothing runs the sync ORM on the event loop",
+         "a SynchronousOnlyOperation is named by what ran the sync ORM (the sync Paginator, a lazy foreign key, "
+         "tags not prefetched); a coroutine never awaited fails"),
+    )),
 }
 
 
@@ -325,14 +344,18 @@ def _expect_tag_answer(ex: str, asked: str, response, shelf: Shelf) -> None:
     if body["tag"] != asked:
         raise ExerciseFailed(ex, f"{label} answered \"tag\": {body['tag']!r}: it should be the name of the tag "
                                  "asked for")
-    books = body["books"]
+    _expect_books(ex, label, asked, body["books"], _books_of(shelf, asked), shelf)
+
+
+def _expect_books(ex: str, label: str, asked: str, books, expected: list[dict], shelf: Shelf) -> None:
+    """`books` must be `expected` (the shelf's books of tag `asked`, or a page of them), each with author and
+    all its tags, by title."""
     if not isinstance(books, list) or not all(isinstance(b, dict) for b in books):
         raise ExerciseFailed(ex, f"{label}: 'books' should be a list of objects, got {_short(books, 120)}")
     for book in books:
         if set(book) != {"title", "author", "tags"}:
             raise ExerciseFailed(ex, f"{label}: a book is {_short(book, 120)}; each book should have exactly the "
                                      f"keys 'title', 'author' and 'tags' (got {sorted(book)})")
-    expected = _books_of(shelf, asked)
     titles, wanted = [b["title"] for b in books], [b["title"] for b in expected]
     if len(set(map(str, titles))) < len(titles):
         twice = next(t for t in titles if titles.count(t) > 1)
@@ -721,3 +744,84 @@ async def publish_books(publish) -> None:
     passed(ex, f"{len(titles)} books created through the related manager of {author!r}, published {day}, each tagged "
                "with exactly the tags asked for, returned in the order of the titles; nothing else changed (the "
                "check deleted its rows again)")
+
+
+# --- exercise 4: a paginated listing under a query budget -------------------------------------------------------
+
+PER_PAGE = 3
+QUERY_BUDGET = 3
+
+
+def _page_answer(ex: str, response, label: str) -> dict:
+    expect_status(ex, response.status_code, 200, label)
+    body = expect_json(ex, response, label)
+    if not isinstance(body, dict) or set(body) != {"tag", "page", "pages", "books"}:
+        raise ExerciseFailed(ex, f"{label} should answer an object with exactly the keys 'tag', 'page', 'pages' and "
+                                 f"'books', got {_short(body, 120)}")
+    return body
+
+
+@exercise_check("tag-pages")
+async def tag_pages(view) -> None:
+    """Exercise 'tag-pages': one tag's books, 3 a page with Django's async paginator, 404 for a tag no book has, and
+    a number of queries that does not grow with the page."""
+    ex = "tag-pages"
+    require_async_function(ex, view, "tag_page")
+    shelf = Shelf()
+    authors = shelf.author_names(3)
+    asked, other, bare = shelf.tag_names(3)
+    near = f"{asked}-club"  # a tag whose name holds the asked one: a `contains` lookup would match it
+    shelf.tags.append(near)
+    n = random.randint(7, 11)
+    titles = shelf.titles(n + 1)
+    for k, title in enumerate(titles[:n]):
+        shelf.books[title] = (authors[k % 3], [asked, *random.sample([other, near], random.randint(0, 2))],
+                              date(2001, 1, 1) + timedelta(days=k))
+    shelf.books[titles[n]] = (authors[0], [near, other], date(2001, 1, 1))  # not tagged `asked`
+    pages = -(-n // PER_PAGE)
+    asks = {"first": {"page": "1"}, "last": {"page": str(pages)}, "second": {"page": "2"}, "none": {},
+            "word": {"page": "first"}, "past": {"page": str(pages + 5)}}
+    await _db(shelf.create, random.sample(titles, len(titles)))
+    try:
+        async with serving(ex, view, DEBUG=True) as served:
+            answers, counted = {}, {}
+            for name, params in asks.items():
+                with count_queries() as sql:
+                    answers[name] = await served.client.get("/exercise/", params={"tag": asked, **params})
+                counted[name] = len(sql)
+            empty = await served.client.get("/exercise/", params={"tag": bare})
+            unknown = await served.client.get("/exercise/", params={"tag": f"no-such-tag-{shelf.token}"})
+    finally:
+        await _db(shelf.remove)
+    for exc in served.errors:
+        if type(exc).__name__ in ("PageNotAnInteger", "EmptyPage", "InvalidPage"):
+            raise ExerciseFailed(ex, f"the view raised {type(exc).__name__} ({exc}), which Django answers with HTTP "
+                                     "500: a page that is not a number gives page 1 and a page past the end gives "
+                                     "the last page, as Django's get_page does")
+        _raise_for(ex, exc, "the view raised")
+    expect_all_awaited(ex, _coroutine_names(served.never_awaited),
+                       "an async ORM or paginator method called without `await` only creates a coroutine")
+    expected = _books_of(shelf, asked)
+    for name, number in (("first", 1), ("second", 2), ("last", pages), ("none", 1), ("word", 1), ("past", pages)):
+        label = f"?tag=...&page={asks[name].get('page', '')}" if asks[name] else "?tag=... with no page"
+        body = _page_answer(ex, answers[name], label)
+        if name in ("word", "past") and body["page"] != number:
+            raise ExerciseFailed(ex, f"{label} answered page {body['page']!r}: a page that is not a number gives "
+                                     "page 1 and a page past the end gives the last page, as Django's get_page does")
+        want = expected[(number - 1) * PER_PAGE:number * PER_PAGE]
+        if name == "first" and isinstance(body["books"], list) and len(body["books"]) != PER_PAGE:
+            raise ExerciseFailed(ex, f"{label} answered {len(body['books'])} books: {PER_PAGE} books a page")
+        if (body["tag"], body["page"], body["pages"]) != (asked, number, pages):
+            raise ExerciseFailed(ex, f"{label} answered tag={body['tag']!r}, page={body['page']!r}, "
+                                     f"pages={body['pages']!r}; expected {asked!r}, {number}, {pages} ({n} books, "
+                                     f"{PER_PAGE} a page)")
+        _expect_books(ex, label, asked, body["books"], want, shelf)
+    for response, what in ((empty, "a tag that no book carries"), (unknown, "a tag that does not exist")):
+        if response.status_code != 404:
+            raise ExerciseFailed(ex, f"{what} answered HTTP {response.status_code}: it must answer 404")
+    worst = max(counted.values())
+    if worst > QUERY_BUDGET:
+        raise ExerciseFailed(ex, f"one request ran {worst} queries; the budget is {QUERY_BUDGET} whatever the page: "
+                                 "load the authors with the books and all their tags at once, not book by book")
+    passed(ex, f"{n} books of one tag in {pages} pages of {PER_PAGE}, at most {worst} queries a request; page 1 for a "
+               "word, the last page past the end, 404 for a tag with no books")

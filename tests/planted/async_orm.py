@@ -19,6 +19,26 @@ _ATOMIC_LOOP = ("    author = await Author.objects.aget(name=author_name)\n"
 _AUTHOR_AND_TAGS = ("author = await Author.objects.aget(name=author_name)\n"
                     "tags = [tag async for tag in Tag.objects.filter(name__in=tag_names)]\n")
 
+# exercise 'tag-pages': the solution, and each planted answer as one change to it
+_PAGES = """\
+name = request.GET.get("tag")
+books = Book.objects.filter(tags__name=name).select_related("author").prefetch_related("tags")
+paginator = AsyncPaginator(await aget_list_or_404(books.order_by("title")), 3)
+page = await paginator.aget_page(request.GET.get("page"))
+return JsonResponse({
+    "tag": name,
+    "page": page.number,
+    "pages": await paginator.anum_pages(),
+    "books": [{"title": book.title, "author": book.author.name, "tags": [t.name for t in book.tags.all()]}
+              async for book in page],
+})"""
+
+
+def _pages(old: str, new: str) -> str:
+    assert old in _PAGES, old
+    return _PAGES.replace(old, new)
+
+
 PLANTED: dict[str, list[Planted]] = {
     "books-by-tag": [
         Planted("reads the author lazily, without select_related",
@@ -249,6 +269,28 @@ PLANTED: dict[str, list[Planted]] = {
                 "return books",
                 "not one of the new ones", "condition"),
     ],
+    "tag-pages": [
+        Planted("queries each book's tags one by one",
+                _pages('"tags": [t.name for t in book.tags.all()]}\n              async for book in page]',
+                       '"tags": [t.name async for t in book.tags.all()]}\n              async for book in page]')
+                .replace('.prefetch_related("tags")', ""), "the budget is 3", "condition"),
+        Planted("uses the sync Paginator on a QuerySet",
+                "from django.core.paginator import Paginator\n"
+                + _pages("AsyncPaginator(await aget_list_or_404(books.order_by(\"title\")), 3)",
+                         "Paginator(books.order_by(\"title\"), 3)")
+                .replace("await paginator.aget_page(", "paginator.get_page(")
+                .replace("await paginator.anum_pages()", "paginator.num_pages"), "sync ORM"),
+        Planted("shows ten books a page", _pages(")), 3)", ")), 10)"), "3 books a page", "result"),
+        Planted("asks for the page with apage(), which refuses a word",
+                _pages("paginator.aget_page(", "paginator.apage("), "as Django's get_page does", "condition"),
+        Planted("answers an empty page for a tag with no books",
+                _pages("await aget_list_or_404(books.order_by(\"title\"))", "books.order_by(\"title\")"),
+                "must answer 404", "protocol"),
+        Planted("matches tags whose name contains the one asked for",
+                _pages("tags__name=name", "tags__name__contains=name").replace(
+                    'books.order_by("title")', 'books.order_by("title").distinct()'), "not tagged", "result"),
+        Planted("forgets to await the page", _pages("page = await paginator", "page = paginator"), "coroutine"),
+    ],
 }
 
 ACCEPTABLE: dict[str, list[Acceptable]] = {
@@ -314,5 +356,12 @@ ACCEPTABLE: dict[str, list[Acceptable]] = {
                    "for book in books:\n"
                    "    await book.tags.aadd(*tags.values())\n"
                    "return books"),
+    ],
+    "tag-pages": [
+        Acceptable("the QuerySet paginated itself (a count and one page), a tag with no books found by the count",
+                   "from django.http import Http404\n"
+                   + _pages("AsyncPaginator(await aget_list_or_404(books.order_by(\"title\")), 3)",
+                            "AsyncPaginator(books.order_by(\"title\"), 3)")
+                   .replace("page = await", "if not await paginator.acount():\n    raise Http404(name)\npage = await")),
     ],
 }
