@@ -1,6 +1,7 @@
 """The chapters' own experiments, which a lesson imports by name: harness code that starts processes, drives load
 and measures, kept out of the Django apps (which hold Django code only).
 
+- async_inventory (chapter 02): which Django APIs exist, which are async, which do their own async I/O
 - auction_run (chapter 09): the auction's processes, bids placed at once, a race held open on purpose
 - chat_clients (chapter 06): chat connections opened as a browser would, and a crowd of them held
 - connections (chapter 08): database connections counted under load
