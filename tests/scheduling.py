@@ -32,7 +32,8 @@ WEIGHTS = {  # seconds on a 2-core machine under the test run's own load, from `
     "notebooks/01-sync-vs-async.ipynb": 32,
     "solutions/01-sync-vs-async.ipynb": 26,
     "notebooks/06-channels-websockets.ipynb": 24,
-    "notebooks/07-background-tasks.ipynb": 23,
+    "notebooks/07-background-tasks.ipynb": 9,
+    "notebooks/07b-task-queues-compared.ipynb": 14,
     "tests/lab/test_loadgen.py": 20,
     "tests/sandbox/test_considerations.py": 19,
     "tests/course/test_classroom.py": 18,  # grades two notebooks at a time
