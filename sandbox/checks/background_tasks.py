@@ -19,6 +19,7 @@ import inspect
 import random
 import uuid
 import weakref
+from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import SynchronousOnlyOperation
@@ -26,8 +27,16 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models.signals import pre_save
 from django.tasks import TaskResult
 from django.tasks.signals import task_enqueued, task_finished
+from django.utils import timezone
 
-from sandbox.checks.common import ExerciseFailed, not_attempted, passed, reject_coroutine, require_async_function
+from sandbox.checks.common import (
+    BLOCKED,
+    ExerciseFailed,
+    not_attempted,
+    passed,
+    reject_coroutine,
+    require_async_function,
+)
 from sandbox.checks.harness import (
     Kept,
     Requirements,
@@ -110,6 +119,21 @@ REQUIREMENTS = {
          "after each task ends (one returns, one raises, one is cancelled) and gc.collect(), it must be gone"),
         ("Use the `background` set", "while a task waits it is in the notebook's `background` set; none is left in "
                                      "it at the end"),
+    )),
+    "wait-or-ticket": Requirements("df1a23dda855", (
+        ("`GET ?text=<text>&wait=<seconds>` enqueues the count for the worker (`worker_count` below)",
+         "a db_worker started by the check counts the words; three new texts asked at the same moment"),
+        ("then waits up to `wait` seconds for the worker's answer without blocking the event loop",
+         "wait=5: each of the three must answer 200 with its own count (the worker takes a fraction of a second); "
+         "a heartbeat on the loop must never stall"),
+        ("If the task succeeded in time, answer `{\"words\": <count>}`; if not, answer 202 with "
+         "`{\"task\": <the task's id>}` at once",
+         "wait=0: HTTP 202 and an id, which the status request below must know"),
+        ("`GET ?task=<id>` answers that task's state: `{\"status\": ..., \"words\": <the count, or null until "
+         "the task has succeeded>}`",
+         "a task the check parked for an hour (run_after): READY and null; the ticket's id, polled: SUCCESSFUL "
+         "and the count of its text"),
+        ("and 404 for an id the backend does not know", "a new random UUID: HTTP 404, not a 500"),
     )),
 }
 
@@ -694,3 +718,90 @@ def _outcome(task: asyncio.Task) -> tuple[str, object]:
     if task.exception() is not None:
         return ("exception", type(task.exception()).__name__)
     return ("result", task.result())
+
+
+# --- exercise 'wait-or-ticket' --------------------------------------------------------------------------------
+
+def _ticket_errors(ex: str, served) -> None:
+    """What the learner's view raised, explained (the backend's own exceptions by name)."""
+    for exc in served.errors:
+        if type(exc).__name__ == "TaskResultDoesNotExist":
+            raise ExerciseFailed(ex, "?task=<an id the backend does not know> raised TaskResultDoesNotExist, which "
+                                     "Django answers with HTTP 500: answer 404 for it")
+        if isinstance(exc, ValueError) and "has not finished" in str(exc):
+            raise ExerciseFailed(ex, f"the view read a result's return value before the task had succeeded ({exc}): "
+                                     "until the status is SUCCESSFUL there is no value to give")
+        if isinstance(exc, SynchronousOnlyOperation):
+            raise ExerciseFailed(ex, "a sync call of the task API (enqueue, get_result, refresh) ran the sync ORM "
+                                     "on the event loop's thread: each has an async twin to await")
+    if served.errors:
+        raise _learner_error(ex, served.errors[0], "the view")
+
+
+def _unfinished(body) -> bool:
+    """Whether a status answer still says READY or RUNNING, however it spells them."""
+    return isinstance(body, dict) and str(body.get("status")).upper() in ("READY", "RUNNING")
+
+
+@exercise_check("wait-or-ticket")
+async def wait_or_ticket(words_view) -> None:
+    """Count words on the db_worker: wait up to `wait` seconds without blocking (200 with the count), else answer a
+    ticket (202 with the id); `?task=<id>` answers its status and count (null until done), 404 when unknown."""
+    ex = "wait-or-ticket"
+    require_async_function(ex, words_view, "words_view")
+    await _chapter_settings()
+    from sandbox.tasks_lab import tasks
+
+    worker = await _db_worker()
+    texts = [_words(2, 5), _words(6, 9), _words(10, 14)]
+    later = tasks.count_words.using(backend="db", run_after=timezone.now() + timedelta(hours=1))
+    parked = await later.aenqueue(_words(3, 4))  # READY for an hour: its status, with no count yet
+    ticket_text = _words(4, 8)
+    async with serving(ex, words_view) as served:
+        waited = await asyncio.gather(*(served.client.get("/exercise/", params={"text": t, "wait": "5"})
+                                        for t in texts))
+        ticket = await served.client.get("/exercise/", params={"text": ticket_text, "wait": "0"})
+        ready = await served.client.get("/exercise/", params={"task": parked.id})
+        unknown = await served.client.get("/exercise/", params={"task": str(uuid.uuid4())})
+        done = None
+        if ticket.status_code == 202:
+            ticket_id = expect_json(ex, ticket, "the ticket").get("task")
+            with contextlib.suppress(TimeoutError):  # judged below by the last answer
+                async with asyncio.timeout(20):
+                    while done is None or done.status_code == 200 and _unfinished(done.json()):
+                        await asyncio.sleep(0.1)
+                        done = await served.client.get("/exercise/", params={"task": ticket_id})
+    if not worker.alive():
+        raise RuntimeError(f"the db_worker died: {worker.log_tail(5)}")
+    expect_all_awaited(ex, served.never_awaited, "an async task call without `await` only creates a coroutine")
+    _ticket_errors(ex, served)
+    if served.max_gap > BLOCKED:
+        raise ExerciseFailed(ex, f"the event loop was blocked for {served.max_gap:.2f} s while the view waited: wait "
+                                 "with an awaited sleep between checks, never time.sleep")
+    for text, response in zip(texts, waited, strict=True):
+        if response.status_code == 202:
+            raise ExerciseFailed(ex, "?wait=5 answered 202 although the worker counts a text in a fraction of a "
+                                     "second: wait for the worker's answer, up to `wait` seconds, before giving a "
+                                     "ticket")
+        expect_status(ex, response.status_code, 200, "?text=...&wait=5")
+        body = expect_json(ex, response, "?text=...&wait=5")
+        if body != {"words": len(text.split())}:
+            raise ExerciseFailed(ex, f"a text of {len(text.split())} words answered {str(body)[:80]}: expected "
+                                     f"{{\"words\": {len(text.split())}}}, counted by the worker")
+    if ticket.status_code != 202:
+        raise ExerciseFailed(ex, f"?wait=0 answered HTTP {ticket.status_code}: with no time to wait, answer 202 with "
+                                 "the task's id at once, and let the client ask later")
+    body = expect_json(ex, ready, "?task=<a task that has not run yet>")
+    if ready.status_code != 200 or body != {"status": "READY", "words": None}:
+        raise ExerciseFailed(ex, f"?task=<a task still waiting for the worker> answered HTTP {ready.status_code} "
+                                 f"{str(body)[:80]}: expected {{\"status\": \"READY\", \"words\": null}}")
+    if unknown.status_code != 404:
+        raise ExerciseFailed(ex, f"?task=<an id the backend does not know> answered HTTP {unknown.status_code}: "
+                                 "answer 404")
+    final = expect_json(ex, done, "?task=<the ticket's id>")
+    if final != {"status": "SUCCESSFUL", "words": len(ticket_text.split())}:
+        raise ExerciseFailed(ex, f"?task=<the ticket's id>, once the worker was done, answered {str(final)[:80]}: "
+                                 f"expected the status SUCCESSFUL and the count of the ticket's text")
+    passed(ex, f"three waits answered by the db_worker (pid {worker.pid}) with {[len(t.split()) for t in texts]} "
+               "words; a ticket at once, then its count; READY with no count for a task not run yet; 404 for an "
+               "unknown id; the loop never stalled")

@@ -3,6 +3,32 @@
 from tests.planted.common import Acceptable, Planted
 
 CHAPTER = "07-background-tasks"
+
+# exercise 'wait-or-ticket': the solution, and each planted answer as one change to it
+_TICKET = """\
+if "task" in request.GET:
+    try:
+        result = await worker_count.aget_result(request.GET["task"])
+    except TaskResultDoesNotExist:
+        return JsonResponse({"error": "no such task"}, status=404)
+    succeeded = result.status == TaskResultStatus.SUCCESSFUL
+    return JsonResponse({"status": result.status, "words": result.return_value if succeeded else None})
+result = await worker_count.aenqueue(request.GET.get("text", ""))
+try:
+    async with asyncio.timeout(float(request.GET.get("wait", 0))):
+        while result.status != TaskResultStatus.SUCCESSFUL:
+            await asyncio.sleep(0.05)
+            await result.arefresh()
+except TimeoutError:
+    return JsonResponse({"task": result.id}, status=202)
+return JsonResponse({"words": result.return_value})"""
+
+
+def _ticket(old: str, new: str) -> str:
+    assert old in _TICKET, old
+    return _TICKET.replace(old, new)
+
+
 PLANTED: dict[str, list[Planted]] = {
     "enqueue-from-async": [
         Planted("enqueues with the sync API from async code (ImmediateBackend runs it on the loop's thread)",
@@ -118,6 +144,33 @@ PLANTED: dict[str, list[Planted]] = {
                 "task.add_done_callback(background.discard)\nreturn task",
                 "not what its coroutine returned", "result"),
     ],
+    "wait-or-ticket": [
+        Planted("polls with time.sleep", "import time\n" + _ticket("await asyncio.sleep(0.05)", "time.sleep(0.5)"),
+                "blocked"),
+        Planted("refreshes with the sync refresh()", _ticket("await result.arefresh()", "result.refresh()"),
+                "async twin"),
+        Planted("forgets to await arefresh", _ticket("await result.arefresh()", "result.arefresh()"),
+                "never awaited"),
+        Planted("never waits: always a ticket",
+                _ticket("try:\n    async with",
+                        "return JsonResponse({'task': result.id}, status=202)\ntry:\n    async with"),
+                "wait for the worker's answer", "condition"),
+        Planted("ignores `wait`: waits until the worker is done",
+                _ticket('asyncio.timeout(float(request.GET.get("wait", 0)))', "asyncio.timeout(30)"),
+                "answer 202", "condition"),
+        Planted("lets an unknown id raise",
+                _ticket('    try:\n        result = await worker_count.aget_result(request.GET["task"])\n'
+                        '    except TaskResultDoesNotExist:\n        return JsonResponse({"error": "no such task"}, '
+                        'status=404)\n',
+                        '    result = await worker_count.aget_result(request.GET["task"])\n'),
+                "answer 404", "protocol"),
+        Planted("reads the count before the task succeeded",
+                _ticket('"words": result.return_value if succeeded else None', '"words": result.return_value'),
+                "no value to give", "result"),
+        Planted("answers the status's label, not its value", _ticket('"status": result.status,',
+                                                                      '"status": result.status.label,'),
+                '"READY"', "result"),
+    ],
 }
 ACCEPTABLE: dict[str, list[Acceptable]] = {
     "enqueue-from-async": [
@@ -157,5 +210,22 @@ ACCEPTABLE: dict[str, list[Acceptable]] = {
         Acceptable("ensure_future, and a lambda that discards the task",
                    "task = asyncio.ensure_future(coro)\nbackground.add(task)\n"
                    "task.add_done_callback(lambda finished: background.discard(finished))\nreturn task"),
+    ],
+    "wait-or-ticket": [
+        Acceptable("polls with aget_result and a deadline of wait_for",
+                   _ticket("""try:
+    async with asyncio.timeout(float(request.GET.get("wait", 0))):
+        while result.status != TaskResultStatus.SUCCESSFUL:
+            await asyncio.sleep(0.05)
+            await result.arefresh()
+except TimeoutError:""", """async def finished():
+    current = result
+    while current.status != TaskResultStatus.SUCCESSFUL:
+        await asyncio.sleep(0.05)
+        current = await worker_count.aget_result(result.id)
+    return current
+try:
+    result = await asyncio.wait_for(finished(), float(request.GET.get("wait", 0)))
+except TimeoutError:""")),
     ],
 }
