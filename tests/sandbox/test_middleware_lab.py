@@ -141,3 +141,37 @@ def test_probes_restore_what_they_change():
     with count_hops(), adapted_log():
         assert SyncToAsync.__call__ is not before[0] and logger.level == logging.DEBUG
     assert (SyncToAsync.__call__, AsyncToSync.__call__, logger.level, logger.propagate, logger.handlers) == before
+
+
+async def test_probes_serve_middleware_defined_in_a_cell_both_ways(lab, capsys):
+    """The lesson's middleware live in cells: `through_asgi` serves them with `lab.serve`, `through_wsgi` through the
+    sync Client in a fresh thread (no event loop there, so an async view runs on a loop of its own)."""
+    from sandbox.lab.experiments import middleware_probe as probe
+    from sandbox.middleware_lab.middleware import SyncOnlyMiddleware, hybrid_middleware
+    from sandbox.middleware_lab.views import trail
+
+    class Counting(SyncOnlyMiddleware):  # a class made here, as a cell would make it
+        calls = 0
+
+        def __call__(self, request):
+            type(self).calls += 1
+            return super().__call__(request)
+
+    response, adapted = await probe.through_asgi(trail, [hybrid_middleware, Counting])
+    assert response.status_code == 200 and Counting.calls == 1
+    assert len(adapted) == 1 and adapted[0].startswith("Asynchronous handler adapted for middleware")
+    response, adapted, never_awaited = await probe.through_wsgi(trail, [hybrid_middleware, Counting])
+    assert response.status_code == 200 and Counting.calls == 2 and adapted == [] and never_awaited == []
+    steps = response.json()["trail"]
+    assert steps[0]["thread"] == "wsgi-request_0" and steps[-1]["thread"] not in ("MainThread", "wsgi-request_0")
+    await probe.both_ways(trail, [hybrid_middleware])
+    assert "X-Hybrid': 'async'" in capsys.readouterr().out
+
+
+async def test_peak_threads_counts_one_thread_per_request_in_flight(lab):
+    from sandbox.lab.experiments import middleware_probe as probe
+    from sandbox.middleware_lab.views import trail
+
+    async with lab.serve(trail, middleware=[], timeout=30) as c:
+        run, peak = await probe.peak_threads(c, "/?s=0.5", 20)
+    assert not run.errors and peak >= 20  # Django's ASGI handler gives each request in flight a thread
