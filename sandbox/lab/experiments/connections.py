@@ -102,17 +102,21 @@ def plot(runs: list[ConnectionRun], limit: int | None = None,
          title: str = "connections PostgreSQL counted") -> Figure:
     """Connections over time, one line per run; the role's limit as a dashed line."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(9, 3))
     for run in runs:
         ax.plot([t for t, _ in run.samples], [n for _, n in run.samples], label=run.label, drawstyle="steps-post")
-    if limit:
-        ax.axhline(limit, color="grey", linestyle="--", linewidth=1)
-        ax.text(0, limit + 0.3, f"the role's limit ({limit})", color="grey", fontsize=8)
+    top = max([n for run in runs for _, n in run.samples] + [limit or 0, 1])
+    if limit:  # named in the legend, not written on the plot where a line could cross it
+        ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label=f"the role's limit ({limit})")
+    ax.set_ylim(0, top * 1.1)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(left=0)
     ax.set_xlabel("seconds since the server started taking load")
     ax.set_ylabel("connections")
     ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, frameon=False)
     fig.tight_layout()
     plt.close(fig)
     return fig
