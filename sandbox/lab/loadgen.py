@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -138,8 +138,10 @@ def compare_table(rows: Sequence[LoadResult]) -> str:
            f"{'users':<10} " + "   ".join("".join(f"{n:>7}" for n in levels) for _ in range(3))]
     for server in dict.fromkeys(r.server for r in rows):
         cells = [by.get((server, n)) for n in levels]
-        def column(value, cells=cells) -> str:  # noqa: E306
+
+        def column(value: Callable[[LoadResult], str], cells: list[LoadResult | None] = cells) -> str:
             return "".join(f"{value(c):>7}" if c else f"{'-':>7}" for c in cells)
+
         out.append(f"{server:<10} " + "   ".join((column(lambda c: f"{c.rps:.0f}"),
                                                   column(lambda c: f"{c.p95_ms:.0f}"),
                                                   column(lambda c: str(c.threads or "-")))))

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # matplotlib loads when the first figure is drawn, not with the toolkit
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from sandbox.lab.load import Run, Samples
@@ -66,7 +67,7 @@ def _legend(threads: list[str], colours: dict, staged: bool) -> list:
     return shown
 
 
-def _count_axis(ax) -> None:
+def _count_axis(ax: Axes) -> None:
     """A count (threads) on this y axis: integer ticks, from 0."""
     from matplotlib.ticker import MaxNLocator
 
