@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sandbox.lab.boot import data_dir
+from sandbox.lab.load import sample
 from sandbox.lab.servers import ServerError, child_env, spawn, start_server
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -37,6 +38,7 @@ class LoadResult:
     p99_ms: float
     requests: int
     failures: int
+    threads: int = 0  # the most threads the server's processes held during the window (0: not sampled)
 
     def __str__(self) -> str:
         return (f"{self.server:<10} {self.users:>5} users  {self.rps:8.1f} req/s  p50 {self.p50_ms:6.0f} ms  "
@@ -105,24 +107,45 @@ async def locust(url: str, *, users: int = 16, seconds: float = 2.0, label: str 
 async def compare_servers(path: str, *, kinds: Sequence[str] = COMPARED,
                           users: Sequence[int] = (1, 16, 64), seconds: float = 1.5, threads: int = 4,
                           quiet: bool = False) -> list[LoadResult]:
-    """Serve the sandbox with each server in turn and load `path` at each concurrency level with locust.
+    """Serve the sandbox with each server in turn and load `path` at each concurrency level with locust; while
+    locust runs, sample the server's threads (its whole process tree) and keep the peak in each row's `threads`.
 
-    One server runs at a time (they would compete for the CPU); each is stopped before the next starts.
+    One server runs at a time (they would compete for the CPU); each is stopped before the next starts. Unless
+    `quiet`, one line is printed per server once its levels are done.
     """
     rows = []
     for kind in kinds:
         server = await start_server(kind, threads=threads, quiet=True)
         try:
             for n in users:
-                rows.append(await locust(server.url + path, users=n, seconds=seconds, label=kind))
-                if not quiet:
-                    print(rows[-1])
+                async with sample(server, every=0.1) as usage:
+                    result = await locust(server.url + path, users=n, seconds=seconds, label=kind)
+                rows.append(replace(result, threads=usage.peak_threads))
+            if not quiet:
+                print(f"{kind}: " + ", ".join(f"{r.users} users {r.rps:.0f} req/s" for r in rows if r.server == kind))
         finally:
             server.stop()
     return rows
 
 
-def compare_table(rows: list[LoadResult]) -> str:
-    """A plain-text table, one line per server and level."""
-    header = " | ".join(f.name for f in fields(LoadResult))
-    return "\n".join([header, *(str(row) for row in rows)])
+def compare_table(rows: Sequence[LoadResult]) -> str:
+    """One line per server: requests per second, 95th-percentile latency and peak server threads at each
+    concurrency level, then the failures (when any)."""
+    levels = sorted({r.users for r in rows})
+    by = {(r.server, r.users): r for r in rows}
+    width = 7 * len(levels)
+    out = [f"{'':10} {'requests per second':>{width}}   {'p95 latency (ms)':>{width}}   {'server threads':>{width}}",
+           f"{'users':<10} " + "   ".join("".join(f"{n:>7}" for n in levels) for _ in range(3))]
+    for server in dict.fromkeys(r.server for r in rows):
+        cells = [by.get((server, n)) for n in levels]
+
+        def column(value: Callable[[LoadResult], str], cells: list[LoadResult | None] = cells) -> str:
+            return "".join(f"{value(c):>7}" if c else f"{'-':>7}" for c in cells)
+
+        out.append(f"{server:<10} " + "   ".join((column(lambda c: f"{c.rps:.0f}"),
+                                                  column(lambda c: f"{c.p95_ms:.0f}"),
+                                                  column(lambda c: str(c.threads or "-")))))
+    failed = [r for r in rows if r.failures]
+    out.append("failed: " + (", ".join(f"{r.server} at {r.users} users {r.failures} of {r.requests}" for r in failed)
+                             if failed else f"none of {sum(r.requests for r in rows)} requests"))
+    return "\n".join(out)

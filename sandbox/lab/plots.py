@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # matplotlib loads when the first figure is drawn, not with the toolkit
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from sandbox.lab.load import Run, Samples
@@ -66,6 +67,14 @@ def _legend(threads: list[str], colours: dict, staged: bool) -> list:
     return shown
 
 
+def _count_axis(ax: Axes) -> None:
+    """A count (threads) on this y axis: integer ticks, from 0."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0, top=max(ax.get_ylim()[1], 1))
+
+
 def usage_plot(samples: Samples, title: str = "server while under load") -> Figure:
     """Threads and memory over time, from `lab.sample`."""
     import matplotlib.pyplot as plt
@@ -74,9 +83,11 @@ def usage_plot(samples: Samples, title: str = "server while under load") -> Figu
     t = [r[0] for r in samples.rows]
     ax.plot(t, [r[1] for r in samples.rows], color="tab:blue")
     ax.set_ylabel("threads", color="tab:blue")
+    _count_axis(ax)
     ax2 = ax.twinx()
     ax2.plot(t, [r[2] for r in samples.rows], color="tab:orange")
     ax2.set_ylabel("RSS (MB)", color="tab:orange")
+    ax2.set_ylim(bottom=0)
     ax.set_xlabel("seconds")
     ax.set_title(title, fontsize=10, loc="left")
     fig.tight_layout()
@@ -85,20 +96,32 @@ def usage_plot(samples: Samples, title: str = "server while under load") -> Figu
 
 
 def compare_plot(rows: Sequence[LoadResult], title: str = "the same view behind each server") -> Figure:
-    """Requests per second and 95th-percentile latency per server and concurrency level (from `compare_servers`)."""
+    """Requests per second, 95th-percentile latency and, when sampled, the server's peak threads, per server and
+    concurrency level (from `compare_servers`); the x axis has a tick at each level measured."""
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.4))
+    panels = [("requests per second", lambda r: r.rps), ("95th percentile latency (ms)", lambda r: r.p95_ms)]
+    if any(r.threads for r in rows):
+        panels.append(("server threads (peak)", lambda r: r.threads))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.6, 3.4))
+    levels = sorted({r.users for r in rows})
     for server in dict.fromkeys(r.server for r in rows):
-        mine = [r for r in rows if r.server == server]
+        mine = sorted((r for r in rows if r.server == server), key=lambda r: r.users)
         style = {"marker": "o", "linestyle": "--" if server == "wsgi" else "-", "label": server}
-        left.plot([r.users for r in mine], [r.rps for r in mine], **style)
-        right.plot([r.users for r in mine], [r.p95_ms for r in mine], **style)
-    for ax, label in ((left, "requests per second"), (right, "95th percentile latency (ms)")):
-        ax.set_xscale("log", base=2)
+        for ax, (_, value) in zip(axes, panels, strict=True):
+            ax.plot([r.users for r in mine], [value(r) for r in mine], **style)
+    for ax, (label, _) in zip(axes, panels, strict=True):
+        if len(levels) > 1 and levels[0] > 0:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [str(n) for n in levels])
+        ax.minorticks_off()
         ax.set_xlabel("concurrent users")
         ax.set_ylabel(label)
-    right.legend(fontsize=8)
+        if label.startswith("server threads"):
+            _count_axis(ax)
+        else:
+            ax.set_ylim(bottom=0)
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     plt.close(fig)

@@ -59,9 +59,15 @@ async def test_compare_servers_runs_each_server_alone_and_stops_it(lab, capsys):
     by = {(r.server, r.users): r for r in rows}
     # 8 users waiting 50 ms each: two WSGI threads serve at most two at a time, so at most 2 / 0.05 s per second
     assert by["wsgi", 8].rps <= 2 / 0.05
-    assert len(capsys.readouterr().out.splitlines()) == 2
-    assert lab.compare_table(rows).splitlines()[0].startswith("server | users | rps")
-    assert lab.compare_plot(rows).axes[0].get_xlabel() == "concurrent users"
+    assert len(capsys.readouterr().out.splitlines()) == 2, "one line per server"
+    assert all(r.threads >= 1 for r in rows), "the server's threads were sampled while locust ran"
+    assert by["wsgi", 8].threads >= 2, "gunicorn holds its two request threads"
+    table = lab.compare_table(rows).splitlines()
+    assert "requests per second" in table[0] and "server threads" in table[0]
+    assert [line.split()[0] for line in table[2:]] == ["uvicorn", "wsgi", "failed:"]
+    figure = lab.compare_plot(rows)
+    assert [ax.get_xlabel() for ax in figure.axes[:3]] == ["concurrent users"] * 3
+    assert list(figure.axes[0].get_xticks()) == [8] and figure.axes[2].get_ylim()[0] == 0
     assert RUNNING == before
 
 

@@ -72,6 +72,19 @@ async def test_deferred_read_then_write_fails_at_once_and_immediate_waits(lab):
 # them on every run, with the same measure.connections_under_load.
 
 
+def test_the_connection_plot_gives_each_run_a_panel_and_names_the_limit_in_its_legend():
+    from sandbox.lab.experiments.connections import ConnectionRun, plot
+
+    runs = [ConnectionRun(label, 32, 0, peak, 0, None, samples=[(0.0, 0), (0.1, peak), (0.5, 0)])
+            for label, peak in (("persistent", 16), ("pool of 4", 4), ("gunicorn", 4))]
+    figure = plot(runs, limit=20)
+    assert [ax.get_title(loc="left") for ax in figure.axes] == ["persistent", "pool of 4", "gunicorn"]
+    assert not any(ax.texts for ax in figure.axes), "no label written on the plot, where a line could cross it"
+    legend = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert "the role's limit (20)" in legend
+    assert all(ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > 20 for ax in figure.axes)
+
+
 # --- the demo tests -------------------------------------------------------------------------------------------------
 
 @pytest.mark.slow  # pytest in a child process

@@ -100,19 +100,28 @@ async def connections_under_load(pg: Server, label: str, *, env: dict[str, str],
 
 def plot(runs: list[ConnectionRun], limit: int | None = None,
          title: str = "connections PostgreSQL counted") -> Figure:
-    """Connections over time, one line per run; the role's limit as a dashed line."""
+    """Connections over time, one panel per run (lines that coincide would hide each other), on shared axes; the
+    role's limit as a dashed line, named in the legend rather than written where a line could cross it."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(9, 3))
-    for run in runs:
-        ax.plot([t for t, _ in run.samples], [n for _, n in run.samples], label=run.label, drawstyle="steps-post")
-    if limit:
-        ax.axhline(limit, color="grey", linestyle="--", linewidth=1)
-        ax.text(0, limit + 0.3, f"the role's limit ({limit})", color="grey", fontsize=8)
-    ax.set_xlabel("seconds since the server started taking load")
-    ax.set_ylabel("connections")
-    ax.set_title(title, fontsize=10, loc="left")
-    ax.legend(fontsize=8, loc="center right")
+    fig, axes = plt.subplots(len(runs), 1, figsize=(9, 0.4 + 1.15 * len(runs)), sharex=True, sharey=True,
+                             squeeze=False)
+    top = max([n for run in runs for _, n in run.samples] + [limit or 0, 1])
+    for i, (ax, run) in enumerate(zip(axes[:, 0], runs, strict=True)):
+        colour = f"C{i % 10}"
+        ax.plot([t for t, _ in run.samples], [n for _, n in run.samples], color=colour, drawstyle="steps-post",
+                label="connections")
+        if limit:
+            ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label=f"the role's limit ({limit})")
+        ax.set_ylim(0, top * 1.15)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=3))
+        ax.set_title(run.label, fontsize=9, loc="left", pad=2)
+    axes[0, 0].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, frameon=False)
+    axes[-1, 0].set_xlim(left=0)
+    axes[-1, 0].set_xlabel("seconds since the server started taking load")
+    fig.supylabel("connections", fontsize=10)
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     fig.tight_layout()
     plt.close(fig)
     return fig
