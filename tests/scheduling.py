@@ -28,7 +28,8 @@ WEIGHTS = {  # seconds on a 2-core machine under the test run's own load, from `
     "solutions/03-async-views.ipynb": 67,  # its exercise probes wait out deadlines and event intervals
     "solutions/09-capstone.ipynb": 65,  # its exercise probes start daphne and a worker each
     "solutions/08-key-considerations.ipynb": 38,
-    "notebooks/08-key-considerations.ipynb": 33,
+    "notebooks/08-key-considerations.ipynb": 28,
+    "notebooks/08c-servers-and-testing.ipynb": 16,
     "notebooks/01-sync-vs-async.ipynb": 32,
     "solutions/01-sync-vs-async.ipynb": 26,
     "notebooks/06-channels-websockets.ipynb": 24,

@@ -84,3 +84,13 @@ def test_a_lesson_closes_with_a_quiz_proven_both_ways(path):
 def test_every_quiz_bank_belongs_to_a_lesson():
     banks = {p.stem for p in (ROOT / "sandbox/lab/quizzes").glob("*.toml")}
     assert banks <= {p.stem for p in LESSONS}
+
+
+def test_the_instructor_guide_plans_each_chapter_with_the_minutes_its_lessons_state():
+    """Its chapter table reads "lesson + lesson + exercises": the lessons' parts must be what each lesson states."""
+    guide = (ROOT / "docs/instructor/README.md").read_text()
+    for chapter in sorted({p.stem[:2] for p in LESSONS}):
+        row = next(line for line in guide.splitlines() if line.startswith(f"| {chapter} |"))
+        parts = [int(n) for n in re.findall(r"\d+", row.rsplit("|", 2)[1])]
+        stated = [lessons.stated_minutes(_nb(p)) for p in LESSONS if p.stem[:2] == chapter]
+        assert parts[:len(stated)] == stated, f"docs/instructor/README.md, chapter {chapter}: {parts} against {stated}"
