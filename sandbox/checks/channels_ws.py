@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import linecache
 import random
@@ -25,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import httpx
+from asgiref.sync import sync_to_async
 from channels.auth import AuthMiddlewareStack
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -32,7 +34,9 @@ from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
 from django.core.exceptions import SynchronousOnlyOperation
+from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_save
 from django.test import override_settings
 from django.urls import path
 
@@ -128,6 +132,20 @@ REQUIREMENTS = {
         ("with `scope[\"user\"]` set from the session cookie",
          "a user created for this run sends its session cookie: the consumer must see that user; without a "
          "cookie, a user that is not authenticated"),
+    )),
+    "announce-from-sync": Requirements("eb23a99ff1bd", (
+        ("Write `announce(sender, instance, created, **kwargs)`, a `post_save` receiver for `Message`",
+         "a plain function; the check connects it for the run, saves messages from sync code in a worker thread "
+         "(as an admin action would) and once from async code (`acreate`), for a user and rooms made for the run"),
+        ("a new message: the event `{\"type\": \"room.announce\", \"text\", \"author\": <username>}`",
+         "a listener in the message's group receives exactly that event, with the text and username of the run"),
+        ("an edited one: `{\"type\": \"room.edit\", \"id\", \"text\": <its new text>}`",
+         "the message is saved again with a new text: an edit event, not a second announcement"),
+        ("each sent to the Channels group `room-<the message's room>` through the default channel layer",
+         "a listener in another room's group must receive nothing; the events arrive in the order of the saves"),
+        ("and only once the message's transaction has committed: a message that is rolled back is never announced",
+         "inside the saving transaction, before its commit, the layer must have delivered nothing; a message saved "
+         "in a transaction the check rolls back must never be heard; group_send never awaited fails"),
     )),
 }
 
@@ -976,3 +994,114 @@ async def production_stack(production_application) -> None:
                                  "scope['user'] must come from each connection's own cookie")
     passed(ex, "pages answer 200; a WebSocket from the site itself reaches the given route as the session's user; "
                "from another site or without an Origin it is refused")
+
+
+# --- exercise 'announce-from-sync': a sync receiver reaches a group ---------------------------------------------
+
+async def _heard(layer, channel: str, quiet: float = 0.3) -> list[dict]:
+    """Every event on `channel` until none came for `quiet` seconds."""
+    events = []
+    while True:
+        try:
+            async with asyncio.timeout(quiet):
+                events.append(await layer.receive(channel))
+        except TimeoutError:
+            return events
+
+
+def _save(room: str, user, text: str, *, commit: bool, early: list) -> int | None:
+    """Sync code, as an admin action or a management command: save a message in a transaction, note whether an
+    event had already reached the room's listener before the commit, and commit or roll back."""
+    from sandbox.chat.models import Message
+
+    layer = get_channel_layer()
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(room=room, author=user, text=text)
+            early.append(sum(layer.delivered.values()))
+            if not commit:
+                raise _RolledBack
+    except _RolledBack:
+        return None
+    return message.pk
+
+
+class _RolledBack(Exception):
+    """Raised by the check to roll its own transaction back."""
+
+
+def _edit(pk: int, text: str) -> None:
+    from sandbox.chat.models import Message
+
+    message = Message.objects.get(pk=pk)
+    message.text = text
+    message.save()
+
+
+@exercise_check("announce-from-sync")
+async def announce_from_sync(announce) -> None:
+    """A sync post_save receiver: a new message's room hears `room.announce` after the commit, an edit's room hears
+    `room.edit`; a rolled-back message is never announced; other rooms hear nothing."""
+    from django.contrib.auth.models import User
+
+    from sandbox.chat.models import Message
+
+    ex = "announce-from-sync"
+    if inspect.iscoroutinefunction(announce) or not callable(announce):
+        raise ExerciseFailed(ex, "`announce` should be a plain (sync) function: Django calls post_save receivers "
+                                 "from the thread that saved, as sync functions")
+    room, other = _fresh("lobby"), _fresh("porch")
+    uid = f"course-check-{uuid.uuid4().hex}"
+    with _fresh_layer(), never_awaited() as dropped:
+        layer = get_channel_layer()
+        listener, bystander = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add(f"room-{room}", listener)
+        await layer.group_add(f"room-{other}", bystander)
+        user = await User.objects.acreate(username=_fresh("poster"))
+        texts = [_fresh("hello"), _fresh("edited"), _fresh("never sent"), _fresh("from async code")]
+        early: list[int] = []
+        post_save.connect(announce, sender=Message, weak=False, dispatch_uid=uid)
+        try:
+            async with asyncio.timeout(30):
+                pk = await sync_to_async(_save)(room, user, texts[0], commit=True, early=early)
+                await sync_to_async(_edit)(pk, texts[1])
+                await sync_to_async(_save)(room, user, texts[2], commit=False, early=early)
+                await Message.objects.acreate(room=room, author=user, text=texts[3])
+                heard, stray = await _heard(layer, listener), await _heard(layer, bystander, quiet=0.1)
+        except Exception as exc:
+            if isinstance(exc, ExerciseFailed | NotImplementedError):
+                raise
+            raise ExerciseFailed(ex, f"saving a message raised {type(exc).__name__}: {str(exc)[:160]}. "
+                                     f"{meaning(exc)}".strip()) from None
+        finally:
+            post_save.disconnect(sender=Message, dispatch_uid=uid)
+            await Message.objects.filter(author=user).adelete()
+            await user.adelete()
+    expect_all_awaited(ex, dropped, "group_send() is a coroutine function: from sync code, run it through "
+                                    "async_to_sync, which hands it to the event loop and waits")
+    _expect_announced(ex, heard, stray, early, texts, pk, user.username)
+    passed(ex, "a new message announced to its room after the commit, an edit as an edit, nothing for a rolled-back "
+               "message or in another room, and a message saved from async code announced too")
+
+
+def _expect_announced(ex: str, heard: list[dict], stray: list[dict], early: list[int], texts: list[str], pk: int,
+                      username: str) -> None:
+    if texts[2] in str(heard):
+        raise ExerciseFailed(ex, "a message whose transaction was rolled back was announced: the room heard of a "
+                                 "message that does not exist. Send the event when the transaction commits")
+    if early and early[0]:
+        raise ExerciseFailed(ex, "the room heard of the new message before its transaction committed: a reader "
+                                 "could look for it and not find it. Send the event when the transaction commits")
+    if stray:
+        raise ExerciseFailed(ex, f"another room's group received {stray[0]}: send only to the message's own room, "
+                                 "the group `room-<its room>`")
+    expected = [{"type": "room.announce", "text": texts[0], "author": username},
+                {"type": "room.edit", "id": pk, "text": texts[1]},
+                {"type": "room.announce", "text": texts[3], "author": username}]
+    if not heard:
+        raise ExerciseFailed(ex, "the room's group received nothing: send to the group `room-<the message's room>` "
+                                 "through the default channel layer")
+    if any(e.get("type") == "room.announce" and e.get("text") == texts[1] for e in heard):
+        raise ExerciseFailed(ex, "an edit was announced as a new message: `created` tells a new row from an update")
+    if heard != expected:
+        raise ExerciseFailed(ex, f"the room heard {str(heard)[:200]}; expected, in order: {expected}")

@@ -9,6 +9,22 @@ _COUNT = "count = await Message.objects.filter(room=self.room).acount()"
 _SAVE = 'message = await Message.objects.acreate(room=self.room, author=user, text=content["text"])'
 _HELLO = 'await self.send_json({"hello": user.username})'
 
+# exercise 'announce-from-sync': the solution, and each planted answer as one change to it
+_ANNOUNCE = """\
+group = f"room-{instance.room}"
+if created:
+    event = {"type": "room.announce", "text": instance.text, "author": instance.author.username}
+else:
+    event = {"type": "room.edit", "id": instance.pk, "text": instance.text}
+send = async_to_sync(get_channel_layer().group_send)
+transaction.on_commit(lambda: send(group, event))"""
+
+
+def _announce(old: str, new: str) -> str:
+    assert old in _ANNOUNCE, old
+    return _ANNOUNCE.replace(old, new)
+
+
 PLANTED: dict[str, list[Planted]] = {
     "greet-on-connect": [
         Planted("forgets accept() and sends straight away",
@@ -137,6 +153,21 @@ PLANTED: dict[str, list[Planted]] = {
                 "})",
                 "the routes it was given", "result"),
     ],
+    "announce-from-sync": [
+        Planted("calls group_send without async_to_sync",
+                _announce("send = async_to_sync(get_channel_layer().group_send)",
+                          "send = get_channel_layer().group_send"), "never awaited"),
+        Planted("sends at once, inside the transaction",
+                _announce("transaction.on_commit(lambda: send(group, event))", "send(group, event)"),
+                "Send the event when the transaction commits", "condition"),
+        Planted("announces an edit as a new message",
+                _announce("if created:", "if True:"), "`created` tells a new row", "result"),
+        Planted("sends to a group named after the room alone",
+                _announce('group = f"room-{instance.room}"', "group = instance.room"), "received nothing", "result"),
+        Planted("names the author by id, not by username",
+                _announce('"author": instance.author.username', '"author": instance.author_id'), "expected, in order",
+                "result"),
+    ],
 }
 ACCEPTABLE: dict[str, list[Acceptable]] = {
     "greet-on-connect": [
@@ -179,5 +210,13 @@ ACCEPTABLE: dict[str, list[Acceptable]] = {
                    '    "websocket": CookieMiddleware(SessionMiddleware(AuthMiddleware(\n'
                    "        AllowedHostsOriginValidator(URLRouter(websocket_routes))))),\n"
                    '    "http": django_asgi_app,\n})'),
+    ],
+    "announce-from-sync": [
+        Acceptable("a function handed to on_commit, and the layer looked up when it runs",
+                   "def tell():\n"
+                   "    event = ({'type': 'room.announce', 'text': instance.text, 'author': instance.author.username}\n"
+                   "             if created else {'type': 'room.edit', 'id': instance.pk, 'text': instance.text})\n"
+                   "    async_to_sync(get_channel_layer().group_send)(f'room-{instance.room}', event)\n"
+                   "transaction.on_commit(tell)"),
     ],
 }
