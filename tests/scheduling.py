@@ -25,35 +25,35 @@ ROOT = Path(__file__).resolve().parents[1]
 KERNEL_START = 3.0  # seconds a notebook costs before its first cell (a kernel and the setup cell's imports)
 LOADED = 1.4  # a notebook's committed run had the machine to itself; in the test run it shares it
 WEIGHTS = {  # seconds on a 2-core machine under the test run's own load, from `--durations=0`: the heavy scopes
-    "solutions/03-async-views.ipynb": 67,  # its exercise probes wait out deadlines and event intervals
-    "solutions/09-capstone.ipynb": 65,  # its exercise probes start daphne and a worker each
-    "solutions/08-key-considerations.ipynb": 38,
-    "notebooks/08-key-considerations.ipynb": 28,
-    "notebooks/08c-servers-and-testing.ipynb": 16,
-    "notebooks/01-sync-vs-async.ipynb": 32,
-    "solutions/01-sync-vs-async.ipynb": 26,
-    "notebooks/06-channels-websockets.ipynb": 24,
-    "notebooks/07-background-tasks.ipynb": 9,
-    "notebooks/07b-task-queues-compared.ipynb": 14,
+    "solutions/03-async-views.ipynb": 64,  # its exercise probes wait out deadlines and event intervals
+    "solutions/09-capstone.ipynb": 58,  # its exercise probes start daphne and a worker each
+    "solutions/08-key-considerations.ipynb": 37,
+    "solutions/01-sync-vs-async.ipynb": 34,
+    "notebooks/01-sync-vs-async.ipynb": 30,
     "tests/lab/test_loadgen.py": 20,
     "tests/sandbox/test_considerations.py": 19,
+    "solutions/06-channels-websockets.ipynb": 19,
+    "notebooks/08-key-considerations.ipynb": 18,
     "tests/course/test_classroom.py": 18,  # grades two notebooks at a time
-    "solutions/06-channels-websockets.ipynb": 18,
     "solutions/05-async-middleware.ipynb": 17,
     "tests/course/test_cli.py": 16,
+    "solutions/07-background-tasks.ipynb": 16,
+    "notebooks/06-channels-websockets.ipynb": 15,
     "tests/lab/test_postgres.py": 15,
-    "notebooks/09-capstone.ipynb": 14,
     "tests/lab/test_servers.py": 13,
+    "notebooks/09-capstone.ipynb": 12,
+    "notebooks/07b-task-queues-compared.ipynb": 11,
+    "notebooks/08c-servers-and-testing.ipynb": 10,
+    "notebooks/07-background-tasks.ipynb": 9,
     "tests/course/test_site.py": 9,
     "tests/sandbox/test_asyncviews.py": 9,
     "tests/test_notebook_run.py": 8,
-    "solutions/07-background-tasks.ipynb": 8,
     "tests/test_benchmark.py": 7,
-    "solutions/04-async-orm.ipynb": 6,
+    "solutions/04-async-orm.ipynb": 7,
+    "solutions/02-djangos-async-support.ipynb": 7,
     "tests/sandbox/test_chat.py": 6,
     "tests/lab/test_services.py": 6,
     "tests/sandbox/test_capstone.py": 5,
-    "solutions/02-djangos-async-support.ipynb": 5,
 }
 
 
