@@ -133,7 +133,7 @@ REQUIREMENTS = {
          "a user created for this run sends its session cookie: the consumer must see that user; without a "
          "cookie, a user that is not authenticated"),
     )),
-    "announce-from-sync": Requirements("eb23a99ff1bd", (
+    "announce-from-sync": Requirements("2e901ac67df9", (
         ("Write `announce(sender, instance, created, **kwargs)`, a `post_save` receiver for `Message`",
          "a plain function; the check connects it for the run, saves messages from sync code in a worker thread "
          "(as an admin action would) and once from async code (`acreate`), for a user and rooms made for the run"),
@@ -141,6 +141,8 @@ REQUIREMENTS = {
          "a listener in the message's group receives exactly that event, with the text and username of the run"),
         ("an edited one: `{\"type\": \"room.edit\", \"id\", \"text\": <its new text>}`",
          "the message is saved again with a new text: an edit event, not a second announcement"),
+        ("a message loaded from a fixture (`loaddata` saves with the signal's `raw` set): nothing",
+         "a message saved with save_base(raw=True), as loaddata does, in a committed transaction: no event"),
         ("each sent to the Channels group `room-<the message's room>` through the default channel layer",
          "a listener in another room's group must receive nothing; the events arrive in the order of the saves"),
         ("and only once the message's transaction has committed: a message that is rolled back is never announced",
@@ -1030,6 +1032,16 @@ class _RolledBack(Exception):
     """Raised by the check to roll its own transaction back."""
 
 
+def _load_raw(room: str, user, text: str) -> None:
+    """Save a message as `loaddata` does: `save_base(raw=True)`, in a transaction that commits."""
+    from django.utils import timezone
+
+    from sandbox.chat.models import Message
+
+    with transaction.atomic():  # a raw save skips auto_now_add: a fixture names every field
+        Message(room=room, author=user, text=text, sent=timezone.now()).save_base(raw=True)
+
+
 def _edit(pk: int, text: str) -> None:
     from sandbox.chat.models import Message
 
@@ -1058,13 +1070,15 @@ async def announce_from_sync(announce) -> None:
         await layer.group_add(f"room-{room}", listener)
         await layer.group_add(f"room-{other}", bystander)
         user = await User.objects.acreate(username=_fresh("poster"))
-        texts = [_fresh("hello"), _fresh("edited"), _fresh("never sent"), _fresh("from async code")]
+        texts = [_fresh("hello"), _fresh("edited"), _fresh("never sent"), _fresh("from async code"),
+                 _fresh("from a fixture")]
         early: list[int] = []
         post_save.connect(announce, sender=Message, weak=False, dispatch_uid=uid)
         try:
             async with asyncio.timeout(30):
                 pk = await sync_to_async(_save)(room, user, texts[0], commit=True, early=early)
                 await sync_to_async(_edit)(pk, texts[1])
+                await sync_to_async(_load_raw)(room, user, texts[4])
                 await sync_to_async(_save)(room, user, texts[2], commit=False, early=early)
                 await Message.objects.acreate(room=room, author=user, text=texts[3])
                 heard, stray = await _heard(layer, listener), await _heard(layer, bystander, quiet=0.1)
@@ -1081,7 +1095,7 @@ async def announce_from_sync(announce) -> None:
                                     "async_to_sync, which hands it to the event loop and waits")
     _expect_announced(ex, heard, stray, early, texts, pk, user.username)
     passed(ex, "a new message announced to its room after the commit, an edit as an edit, nothing for a rolled-back "
-               "message or in another room, and a message saved from async code announced too")
+               "message, a fixture or another room, and a message saved from async code announced too")
 
 
 def _expect_announced(ex: str, heard: list[dict], stray: list[dict], early: list[int], texts: list[str], pk: int,
@@ -1092,6 +1106,9 @@ def _expect_announced(ex: str, heard: list[dict], stray: list[dict], early: list
     if early and early[0]:
         raise ExerciseFailed(ex, "the room heard of the new message before its transaction committed: a reader "
                                  "could look for it and not find it. Send the event when the transaction commits")
+    if texts[4] in str(heard):
+        raise ExerciseFailed(ex, "a message loaded from a fixture (post_save with raw=True, as loaddata sends it) was "
+                                 "announced: fixtures load rows, nobody wrote a message")
     if stray:
         raise ExerciseFailed(ex, f"another room's group received {stray[0]}: send only to the message's own room, "
                                  "the group `room-<its room>`")

@@ -11,6 +11,8 @@ _HELLO = 'await self.send_json({"hello": user.username})'
 
 # exercise 'announce-from-sync': the solution, and each planted answer as one change to it
 _ANNOUNCE = """\
+if kwargs.get("raw"):
+    return
 group = f"room-{instance.room}"
 if created:
     event = {"type": "room.announce", "text": instance.text, "author": instance.author.username}
@@ -164,6 +166,8 @@ PLANTED: dict[str, list[Planted]] = {
                 _announce("if created:", "if True:"), "`created` tells a new row", "result"),
         Planted("sends to a group named after the room alone",
                 _announce('group = f"room-{instance.room}"', "group = instance.room"), "received nothing", "result"),
+        Planted("announces a fixture load as a new message", _announce('if kwargs.get("raw"):\n    return\n', ""),
+                "loaded from a fixture", "condition"),
         Planted("names the author by id, not by username",
                 _announce('"author": instance.author.username', '"author": instance.author_id'), "expected, in order",
                 "result"),
@@ -213,6 +217,7 @@ ACCEPTABLE: dict[str, list[Acceptable]] = {
     ],
     "announce-from-sync": [
         Acceptable("a function handed to on_commit, and the layer looked up when it runs",
+                   "if kwargs.get('raw'):\n    return\n"
                    "def tell():\n"
                    "    event = ({'type': 'room.announce', 'text': instance.text, 'author': instance.author.username}\n"
                    "             if created else {'type': 'room.edit', 'id': instance.pk, 'text': instance.text})\n"
