@@ -43,8 +43,9 @@ def reveal(guess: object, measured: object, what: str = "", *, tolerance: float 
 
 
 def anchor(heading: str) -> str:
-    """JupyterLab's id for a Markdown heading: its text with spaces as dashes."""
-    return "#" + re.sub(r"\s+", "-", heading.strip())
+    """JupyterLab's id for a Markdown heading: its rendered text (no backticks or emphasis marks), spaces as
+    dashes."""
+    return "#" + re.sub(r"\s+", "-", re.sub(r"[`*]", "", heading.strip()))
 
 
 @dataclass(frozen=True)

@@ -82,3 +82,10 @@ def test_reveal_compares_a_guess_and_says_so_without_one(lab, capsys):
 def test_a_quiz_without_a_bank_says_where_it_looked():
     with pytest.raises(ValueError, match="no quiz for 'nope'"):
         Quiz("nope")
+
+
+def test_a_quiz_links_to_a_heading_as_jupyterlab_renders_its_id():
+    from sandbox.lab.learn import anchor
+
+    assert anchor("The 19 `a` methods, and no `aall()`") == "#The-19-a-methods,-and-no-aall()"
+    assert anchor("Row 2: **views**") == "#Row-2:-views"
