@@ -1,6 +1,6 @@
 """One `httpx.AsyncClient` for every async view of a process that calls another service (the slow upstream).
 
-Building a client costs about 25 ms of CPU on the event loop (mostly its TLS context: chapter 09 measures it), and a
+Building a client costs tens of ms of CPU on the event loop (mostly its TLS context: chapter 09 measures it), and a
 view that builds one per request makes every request pay it while the loop serves no one else. Sharing one client
 also shares its connection pool. Django's ASGI handler speaks no lifespan protocol (it refuses every scope but
 HTTP), so there is no startup or shutdown hook to open and close it: the client is made on first use and lives as

@@ -106,7 +106,7 @@ def dashboard_sync(request):
 async def dashboard_gather(request):
     """All calls at once with asyncio.gather. One failing call fails the whole view."""
     start, urls = time.perf_counter(), part_urls(request)
-    client = shared_client()  # the process's client (sandbox/http_client.py): one per request costs ~25 ms of CPU
+    client = shared_client()  # the process's client (sandbox/http_client.py): one per request costs tens of ms of CPU
     results = await asyncio.gather(*(fetch_part(client, url) for url in urls.values()))
     return JsonResponse(_who(view="dashboard_gather", parts=dict(zip(urls, results, strict=True)),
                              elapsed=time.perf_counter() - start))

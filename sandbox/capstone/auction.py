@@ -75,7 +75,7 @@ _tls: ssl.SSLContext | None = None
 def fraud_check_client() -> httpx.AsyncClient:
     """An `httpx.AsyncClient` for the fraud check (use it as `async with fraud_check_client() as client:`).
 
-    `httpx.AsyncClient()` builds a TLS context and loads the CA certificates into it: about 25 ms of CPU, spent on
+    `httpx.AsyncClient()` builds a TLS context and loads the CA certificates into it: tens of ms of CPU, spent on
     the event loop, for every client. This one is built on a TLS context made once per process by httpx's own
     `create_ssl_context()` (the context a client makes for itself), so a new client costs next to nothing.
     """
