@@ -31,8 +31,6 @@ from conftest import leftover_processes
 from course import hub
 from sandbox.lab.servers import claim_port
 
-pytestmark = pytest.mark.slow  # a hub, its proxy, three JupyterLabs, three kernels and their servers
-
 ROOT = Path(__file__).resolve().parents[2]
 MARKER_VAR = "COURSE_JUPYTERHUB_TEST"  # every process the hub starts inherits it (the spawner passes it on)
 LEARNERS = ("ada", "grace", "linus")
@@ -201,6 +199,26 @@ def _learner_processes(marker: str, hub_pid: int) -> list:
             if p.pid != hub_pid and "configurable-http-proxy" not in " ".join(p.info["cmdline"] or [])]
 
 
+def test_a_learners_copy_is_made_once_without_anyones_data_and_owned_by_them(tmp_path):
+    """The pre-spawn hook's copy (fast tier): the course without the environment or data, never made twice, and
+    owned by the learner's account when the hub runs as root (here the `postgres` account stands in for one)."""
+    import pwd
+
+    copy = hub.copy_course(tmp_path / "ada")
+    assert (copy / "notebooks" / "00-start-here.ipynb").is_file() and (copy / "sandbox" / "paths.py").is_file()
+    assert not any((copy / name).exists() for name in (".venv", ".course-data", ".git", "site"))
+    (copy / "notebooks" / "mine.txt").write_text("the learner's work")
+    assert hub.copy_course(tmp_path / "ada") == copy and (copy / "notebooks" / "mine.txt").exists()
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            return
+        owned = hub.copy_course(tmp_path / "grace", (account.pw_uid, account.pw_gid))
+        assert {p.stat().st_uid for p in [owned, *owned.rglob("*")]} == {account.pw_uid}
+
+
+@pytest.mark.slow  # a hub, its proxy, three JupyterLabs, three kernels and their servers
 async def test_three_learners_run_a_server_chapter_at_once_each_in_their_own_kernel_copy_and_ports():
     reason = _install()
     if reason:
