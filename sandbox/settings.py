@@ -71,7 +71,8 @@ if os.environ.get("SANDBOX_DATABASE_URL"):
     _pg = urlsplit(os.environ["SANDBOX_DATABASE_URL"])
     DATABASES["default"] = {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": _pg.path.lstrip("/"), "USER": _pg.username, "HOST": _pg.hostname, "PORT": _pg.port,
+        "NAME": _pg.path.lstrip("/"), "USER": _pg.username, "PASSWORD": _pg.password or "",
+        "HOST": _pg.hostname, "PORT": _pg.port,
         "CONN_MAX_AGE": json.loads(os.environ.get("SANDBOX_CONN_MAX_AGE", "0")),
         "OPTIONS": {"pool": json.loads(os.environ.get("SANDBOX_DB_POOL", "false"))},
     }

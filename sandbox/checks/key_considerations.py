@@ -75,7 +75,7 @@ from sandbox.checks.harness import (
 from sandbox.lab.clients import client
 from sandbox.lab.experiments.connections import connections_under_load
 from sandbox.lab.load import periodic
-from sandbox.lab.postgres import DATABASE, ROLE, start_postgres
+from sandbox.lab.postgres import DATABASE, ROLE, password_env, start_postgres
 from sandbox.lab.servers import HOST
 
 REQUIREMENTS = {
@@ -718,8 +718,9 @@ async def pooled_database(asgi_database) -> None:
     live = await _entry(ex, asgi_database, url)
     _expect_points_at(ex, live, url)
 
+    # The learner's entry names no password (the URL it was given has none); the server's libpq finds PGPASSWORD.
     env = {"DJANGO_SETTINGS_MODULE": "sandbox.considerations.settings_exercise",
-           "CONSIDERATIONS_DATABASE": json.dumps(live, default=str)}
+           "CONSIDERATIONS_DATABASE": json.dumps(live, default=str), **password_env(pg)}
     async with asyncio.timeout(180):
         run = await connections_under_load(pg, "yours", env=env, concurrent=LOAD, rounds=ROUNDS)
     counted = (f"{run.peak} connections at once, {len(run.backends)} opened for {run.requests} requests, "

@@ -1,7 +1,10 @@
 """A private PostgreSQL started from a notebook, for the lessons on database connections (chapter 08).
 
 The same lifecycle as the other servers (see `sandbox.lab.servers`): a fresh cluster (initdb) of its own, a free
-loopback port and no Unix socket, the log's tail on failure, gone with the kernel. PostgreSQL refuses to run as
+loopback port and no Unix socket, the log's tail on failure, gone with the kernel. Like the private Redis, it has a
+random password of its own (scram-sha-256 for every connection): on a machine shared by several learners, another
+user who finds the port is refused. The password travels only in what the kernel hands its own processes
+(`server.url`, `postgres_env`, `password_env`), never in a printed line. PostgreSQL refuses to run as
 root, so under root (CI, containers) the cluster lives in a temporary directory owned by the `postgres` user and
 the programs run as that user. There is no emulation: without PostgreSQL the lesson skips the cells that need it,
 visibly (`available`), except in CI, where COURSE_REQUIRE_REAL_SERVICES=1 makes it an error.
@@ -13,11 +16,13 @@ import asyncio
 import json
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sandbox.lab.boot import _pid_alive, data_dir
 from sandbox.lab.programs import find_postgres_bin, install_hint
@@ -80,18 +85,29 @@ def _prune_clusters() -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _initdb(initdb: str, cluster: Path) -> None:
-    done = subprocess.run([*_as_postgres_user(), initdb, "-D", str(cluster / "data"), "-A", "trust", "-U", "postgres",
-                           "--no-sync", "-E", "UTF8", "--locale=C"], capture_output=True, text=True, timeout=120)
+def _initdb(initdb: str, cluster: Path, password: str) -> None:
+    """A cluster whose superuser has `password` and whose every connection must give one (scram-sha-256): initdb
+    reads it from a file that only the server's user may read, removed once the cluster exists."""
+    pwfile = cluster / "pwfile"
+    pwfile.touch(mode=0o600)
+    pwfile.write_text(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(pwfile, "postgres", "postgres")
+    try:
+        done = subprocess.run([*_as_postgres_user(), initdb, "-D", str(cluster / "data"), "-A", "scram-sha-256",
+                               f"--pwfile={pwfile}", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"],
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        pwfile.unlink(missing_ok=True)
     if done.returncode:
         raise ServerError(f"initdb failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
-async def _probe(server: Server) -> bool:
+async def _probe(server: Server, password: str) -> bool:
     import psycopg
 
     try:
-        conn = await psycopg.AsyncConnection.connect(_admin_dsn(_port(server)), connect_timeout=1)
+        conn = await psycopg.AsyncConnection.connect(_admin_dsn(_port(server), password), connect_timeout=1)
     except psycopg.Error:
         return False
     await conn.close()
@@ -105,22 +121,32 @@ def _port(server: Server) -> int:
     return server.port
 
 
-def _dsn(port: int) -> str:
-    """The app's connection: role `sandbox`, database `sandbox`."""
-    return f"postgresql://{ROLE}@{HOST}:{port}/{DATABASE}"
+def _dsn(port: int, password: str | None = None) -> str:
+    """The app's connection: role `sandbox`, database `sandbox` (without the password: the form that is printed)."""
+    secret = f":{password}" if password else ""
+    return f"postgresql://{ROLE}{secret}@{HOST}:{port}/{DATABASE}"
 
 
-def _admin_dsn(port: int) -> str:
+def _admin_dsn(port: int, password: str | None) -> str:
     """The superuser's, to the maintenance database: it may use the reserved slots when the app has used all."""
-    return f"postgresql://postgres@{HOST}:{port}/postgres"
+    return f"postgresql://postgres:{password}@{HOST}:{port}/postgres"
+
+
+def _password(pg: Server) -> str | None:
+    """The server's password, from the address `start_postgres` gave it (both roles share it)."""
+    return urlsplit(pg.address or "").password
 
 
 async def _create_and_migrate(server: Server) -> None:
     """An empty database `sandbox` with the sandbox's tables, migrated by a child process (as a server would)."""
     import psycopg
+    from psycopg import sql
 
-    async with await psycopg.AsyncConnection.connect(_admin_dsn(_port(server)), autocommit=True) as conn:
-        await conn.execute(f"CREATE ROLE {ROLE} LOGIN")  # the app's role; the superuser keeps reserved slots
+    async with await psycopg.AsyncConnection.connect(_admin_dsn(_port(server), _password(server)),
+                                                     autocommit=True) as conn:
+        # the app's role (the superuser keeps the reserved slots), with the server's password, stored as a hash
+        await conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(sql.Identifier(ROLE),
+                                                                             sql.Literal(_password(server))))
         await conn.execute(f"CREATE DATABASE {DATABASE} OWNER {ROLE}")
     env = child_env(postgres_env(server))
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "django", "migrate", "--no-input", "-v", "0",
@@ -138,7 +164,11 @@ async def _create_and_migrate(server: Server) -> None:
 
 async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0,
                          quiet: bool = False) -> Server | NoPostgres:
-    """A private PostgreSQL on a free loopback port with a migrated database `sandbox`.
+    """A private PostgreSQL on a free loopback port with a migrated database `sandbox` and a password of its own.
+
+    The password is in `server.url` (`postgresql://sandbox:<password>@127.0.0.1:<port>/sandbox`), in
+    `postgres_env` and in `password_env`, which the kernel hands to the processes it starts; the printed line leaves
+    it out.
 
     max_connections: how many connections the app's role may open (PostgreSQL keeps a few more for its
     superuser), small so that a lesson can reach the limit.
@@ -152,7 +182,8 @@ async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0,
         print(f"NO POSTGRESQL: the cells that need it will say SKIPPED. To run them, install it: {HINT}")
         return NoPostgres()
     cluster = _cluster_dir()
-    await asyncio.to_thread(_initdb, initdb, cluster)
+    password = secrets.token_urlsafe(24)  # letters, digits, - and _: safe in a URL as it is
+    await asyncio.to_thread(_initdb, initdb, cluster, password)
     port = claim_port(None)
     settings = {"listen_addresses": HOST, "unix_socket_directories": "", "max_connections": max_connections + RESERVED,
                 "superuser_reserved_connections": RESERVED, "fsync": "off", "synchronous_commit": "off",
@@ -161,36 +192,43 @@ async def start_postgres(*, max_connections: int = 20, timeout: float = 30.0,
                *[arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]]
     command = [f"exe:{program[0]}", *program[1:]]
     try:
-        server = await launch("postgresql", command, port=port, env=None, timeout=timeout, probe=_probe,
-                              scheme="postgresql")
+        server = await launch("postgresql", command, port=port, env=None, timeout=timeout,
+                              probe=lambda s: _probe(s, password), scheme="postgresql")
     except BaseException:
         shutil.rmtree(cluster, ignore_errors=True)
         raise
     server.cleanup.append(lambda: shutil.rmtree(cluster, ignore_errors=True))
-    server.address = _dsn(port)
+    server.address = _dsn(port, password)
     try:
         await _create_and_migrate(server)
     except BaseException:
         server.stop()
         raise
     if not quiet:
-        print(f"PostgreSQL ready on {_dsn(port)} (pid {server.pid}, max_connections={max_connections}) "
-              f"after {server.ready_after:.2f} s")
+        print(f"PostgreSQL ready on {_dsn(port)} (pid {server.pid}, max_connections={max_connections}, "
+              f"password-protected) after {server.ready_after:.2f} s")
     return server
 
 
 def postgres_env(pg: Server, *, conn_max_age: int | None = 0, pool: bool | dict = False) -> dict[str, str]:
     """Environment for `start_server(..., env=...)`: the server's default database becomes `pg`, with Django's
     CONN_MAX_AGE (None = forever) and OPTIONS["pool"] (True, or psycopg_pool.ConnectionPool arguments)."""
-    return {"SANDBOX_DATABASE_URL": _dsn(_port(pg)), "SANDBOX_CONN_MAX_AGE": json.dumps(conn_max_age),
+    return {"SANDBOX_DATABASE_URL": _dsn(_port(pg), _password(pg)), "SANDBOX_CONN_MAX_AGE": json.dumps(conn_max_age),
             "SANDBOX_DB_POOL": json.dumps(pool)}
+
+
+def password_env(pg: Server) -> dict[str, str]:
+    """Environment for a process whose own settings name `pg` without its password (a learner's DATABASES entry
+    built from the printed URL): libpq, under psycopg and so under Django, reads PGPASSWORD when a connection
+    gives none."""
+    return {"PGPASSWORD": _password(pg) or ""}
 
 
 async def pg_connections(pg: Server, database: str = DATABASE) -> int:
     """The app's connections to `database` right now, as PostgreSQL counts them (pg_stat_activity)."""
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(_admin_dsn(_port(pg)), autocommit=True) as conn:
+    async with await psycopg.AsyncConnection.connect(_admin_dsn(_port(pg), _password(pg)), autocommit=True) as conn:
         cursor = await conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
                                     "AND usename = %s AND backend_type = 'client backend'", [database, ROLE])
         row = await cursor.fetchone()  # count(*) always answers one row

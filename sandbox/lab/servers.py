@@ -171,7 +171,8 @@ class Server:
 
     def __repr__(self) -> str:
         state = "running" if self.alive() else f"stopped ({self.proc.returncode})"
-        return f"<{self.kind} server on {self.url}, pid {self.pid}, {state}>"
+        shown = re.sub(r"//([^:@/]*):[^@/]*@", r"//\1@", self.url).replace("//@", "//")  # never a password
+        return f"<{self.kind} server on {shown}, pid {self.pid}, {state}>"
 
 
 RUNNING: list[Server] = []

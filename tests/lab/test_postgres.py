@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # a private PostgreSQL
 async def _data_directory(pg) -> Path:
     import psycopg
 
-    async with await psycopg.AsyncConnection.connect(postgres._admin_dsn(pg.port)) as conn:
+    async with await psycopg.AsyncConnection.connect(postgres._admin_dsn(pg.port, postgres._password(pg))) as conn:
         return Path((await (await conn.execute("SHOW data_directory")).fetchone())[0])
 
 
@@ -46,6 +46,44 @@ async def test_postgres_runs_migrated_counts_the_apps_connections_and_stops_with
     assert items == 0, "migrated (the table exists) and empty: boot seeds the notebook's SQLite, not PostgreSQL"
     assert (during, after) == (3, 0)
     assert not pg.alive() and _gone(pg.pid) and not cluster.exists()
+
+
+@needs_postgres
+async def test_postgres_answers_only_those_who_have_its_password_and_never_prints_it(lab, capsys, monkeypatch):
+    """What another user of a shared machine meets on the port: every role, with no password or a wrong one, is
+    refused (pg_hba says scram-sha-256, no trust line); the kernel's own URL and environment get in."""
+    import psycopg
+
+    for variable in ("PGPASSWORD", "PGPASSFILE", "PGSERVICE"):
+        monkeypatch.delenv(variable, raising=False)  # nothing in this process's environment may supply one
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")  # nor ~/.pgpass
+    pg = await lab.start_postgres(quiet=False)
+    try:
+        printed = capsys.readouterr().out
+        password = postgres._password(pg)
+        port = pg.port
+        refused = []
+        for url in (f"postgresql://sandbox@127.0.0.1:{port}/sandbox", f"postgresql://postgres@127.0.0.1:{port}/postgres",
+                    f"postgresql://sandbox:wrong-{password}@127.0.0.1:{port}/sandbox",
+                    f"postgresql://postgres:wrong@127.0.0.1:{port}/sandbox"):
+            with pytest.raises(psycopg.OperationalError) as failed:
+                await psycopg.AsyncConnection.connect(url, connect_timeout=5)
+            refused.append(str(failed.value))
+        async with await psycopg.AsyncConnection.connect(postgres._admin_dsn(port, password)) as conn:
+            methods = {row[0] for row in await (await conn.execute("SELECT auth_method FROM pg_hba_file_rules"))
+                       .fetchall()}
+        async with await psycopg.AsyncConnection.connect(pg.url):
+            pass  # the kernel's own URL
+        monkeypatch.setenv("PGPASSWORD", postgres.password_env(pg)["PGPASSWORD"])
+        async with await psycopg.AsyncConnection.connect(f"postgresql://sandbox@127.0.0.1:{port}/sandbox"):
+            pass  # a process handed password_env, with settings that name no password (chapter 08's exercise)
+    finally:
+        pg.stop()
+    assert len(password) >= 24 and password in pg.url
+    assert all("password" in reason for reason in refused), refused
+    assert methods == {"scram-sha-256"}, f"pg_hba.conf allows {methods}: every connection must give the password"
+    assert password not in printed and "password-protected" in printed
+    assert password not in repr(pg) and "sandbox@127.0.0.1" in repr(pg)
 
 
 @needs_postgres
