@@ -30,6 +30,7 @@ WEIGHTS = {  # seconds on a 2-core machine under the test run's own load, from `
     "solutions/08-key-considerations.ipynb": 37,
     "solutions/01-sync-vs-async.ipynb": 34,
     "notebooks/01-sync-vs-async.ipynb": 30,
+    "tests/course/test_jupyterhub.py": 30,  # a hub, its proxy, three learners' JupyterLabs, kernels and servers
     "tests/lab/test_loadgen.py": 20,
     "tests/sandbox/test_considerations.py": 19,
     "solutions/06-channels-websockets.ipynb": 19,
