@@ -94,3 +94,20 @@ def test_the_instructor_guide_plans_each_chapter_with_the_minutes_its_lessons_st
         parts = [int(n) for n in re.findall(r"\d+", row.rsplit("|", 2)[1])]
         stated = [lessons.stated_minutes(_nb(p)) for p in LESSONS if p.stem[:2] == chapter]
         assert parts[:len(stated)] == stated, f"docs/instructor/README.md, chapter {chapter}: {parts} against {stated}"
+
+
+APPROXIMATE = re.compile(r"\b(about|around|roughly|nearly|almost|some)\s+\d+(\.\d+)?(\s*(to|-|or)\s*\d+(\.\d+)?)?"
+                         r"\s*(ms|µs|us|s|seconds|milliseconds|microseconds|times|x|%|MB|MiB)(?![\w/])|~\s?\d")
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.stem)
+def test_the_prose_quotes_no_measured_figure(path):
+    """A measured figure lives in an output, which the next run rewrites; prose that quotes one ("about 1.5 to 2
+    times", "about 25 ms") drifts from it. Fixed facts (a setting, a view's 0.2 s wait) are stated exactly; a quiz
+    may reason from them."""
+    quoted = []
+    for i, cell in enumerate(_nb(path).cells):
+        if cell.cell_type == "markdown" and "quiz" not in cell.metadata.get("tags", []):
+            text = re.sub(r"```.*?```", " ", cell.source, flags=re.S)
+            quoted += [f"cell {i}: {m.group(0)!r}" for m in APPROXIMATE.finditer(text)]
+    assert not quoted, f"{path.name} quotes approximate figures: {quoted}"
