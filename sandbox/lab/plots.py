@@ -63,7 +63,7 @@ def _legend(threads: list[str], colours: dict, staged: bool) -> list:
         shown.append(Patch(color="white", label=f"... {len(threads)} threads in all"))
     if staged:
         shown += [Patch(color="0.85", label="waiting: sent, view not started"),
-                  Patch(color="0.5", alpha=0.3, label="answered, on its way back")]
+                  Patch(color=colours[threads[0]], alpha=0.3, label="pale: answered, on its way back")]
     return shown
 
 
