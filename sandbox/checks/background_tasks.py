@@ -124,7 +124,7 @@ REQUIREMENTS = {
         ("`GET ?text=<text>&wait=<seconds>` enqueues the count for the worker (`worker_count` below)",
          "a db_worker started by the check counts the words; three new texts asked at the same moment"),
         ("then waits up to `wait` seconds for the worker's answer without blocking the event loop",
-         "wait=5: each of the three must answer 200 with its own count (the worker takes a fraction of a second); "
+         "wait=3: each of the three must answer 200 with its own count (the worker takes a fraction of a second); "
          "a heartbeat on the loop must never stall"),
         ("If the task succeeded in time, answer `{\"words\": <count>}`; if not, answer 202 with "
          "`{\"task\": <the task's id>}` at once",
@@ -758,7 +758,7 @@ async def wait_or_ticket(words_view) -> None:
     parked = await later.aenqueue(_words(3, 4))  # READY for an hour: its status, with no count yet
     ticket_text = _words(4, 8)
     async with serving(ex, words_view) as served:
-        waited = await asyncio.gather(*(served.client.get("/exercise/", params={"text": t, "wait": "5"})
+        waited = await asyncio.gather(*(served.client.get("/exercise/", params={"text": t, "wait": "3"})
                                         for t in texts))
         ticket = await served.client.get("/exercise/", params={"text": ticket_text, "wait": "0"})
         ready = await served.client.get("/exercise/", params={"task": parked.id})
@@ -780,11 +780,11 @@ async def wait_or_ticket(words_view) -> None:
                                  "with an awaited sleep between checks, never time.sleep")
     for text, response in zip(texts, waited, strict=True):
         if response.status_code == 202:
-            raise ExerciseFailed(ex, "?wait=5 answered 202 although the worker counts a text in a fraction of a "
+            raise ExerciseFailed(ex, "?wait=3 answered 202 although the worker counts a text in a fraction of a "
                                      "second: wait for the worker's answer, up to `wait` seconds, before giving a "
                                      "ticket")
-        expect_status(ex, response.status_code, 200, "?text=...&wait=5")
-        body = expect_json(ex, response, "?text=...&wait=5")
+        expect_status(ex, response.status_code, 200, "?text=...&wait=3")
+        body = expect_json(ex, response, "?text=...&wait=3")
         if body != {"words": len(text.split())}:
             raise ExerciseFailed(ex, f"a text of {len(text.split())} words answered {str(body)[:80]}: expected "
                                      f"{{\"words\": {len(text.split())}}}, counted by the worker")
