@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandbox.checks.contract import PASS_MARK, ExerciseFailed
 from sandbox.lab.load import periodic
@@ -25,30 +26,59 @@ def not_attempted(exercise: str) -> NotImplementedError:
 
 @dataclass
 class LoopWatch:
-    """The longest time the event loop could not run a tiny heartbeat task: a blocking call shows up here."""
+    """The longest time the event loop could not run a tiny heartbeat task: a blocking call shows up here.
+
+    A busy machine can also stall the whole process (the operating system runs something else), which is no fault
+    of the code. A control thread of the same process, sleeping `interval` at a time, sees such a stall too, and a
+    blocking call on the loop's thread does not stop it (time.sleep and sync I/O release the GIL): the part of a
+    loop stall that the control thread saw as well is not counted.
+    """
 
     interval: float
     last: float = 0.0
-    max_gap: float = 0.0
+    gaps: list[tuple[float, float]] = field(default_factory=list)  # when the heartbeat could not run
+    starved: list[tuple[float, float]] = field(default_factory=list)  # when the control thread could not run
 
     def beat(self) -> None:
         now = time.perf_counter()
-        if self.last:
-            self.max_gap = max(self.max_gap, now - self.last - self.interval)
+        if self.last and now - self.last > 2 * self.interval:
+            self.gaps.append((self.last + self.interval, now))
         self.last = now
+
+    def control(self, stop: threading.Event) -> None:
+        """The control thread: note every time it woke up late, as the interval it could not run."""
+        while not stop.is_set():
+            start = time.perf_counter()
+            time.sleep(self.interval)
+            late = time.perf_counter() - start - self.interval
+            if late > self.interval:
+                self.starved.append((start + self.interval, start + self.interval + late))
+
+    @property
+    def max_gap(self) -> float:
+        """The longest stall of the loop, less the part of it that stalled the control thread too."""
+        def blocked(a: float, b: float) -> float:
+            return (b - a) - sum(max(0.0, min(b, d) - max(a, c)) for c, d in self.starved)
+        return max((blocked(a, b) for a, b in self.gaps), default=0.0)
 
 
 @contextlib.asynccontextmanager
 async def watch_loop(interval: float = 0.01):
     """Measure event-loop stalls while the block runs, including one still going on when it ends: a heartbeat
     every `interval` seconds, the first before the block starts, the last the moment it ends (before the
-    heartbeat's task is stopped, which takes a turn of the loop)."""
-    watch = LoopWatch(interval)
-    async with periodic(interval, watch.beat, last=False):
-        try:
-            yield watch
-        finally:
-            watch.beat()
+    heartbeat's task is stopped, which takes a turn of the loop); minus what a control thread saw as well."""
+    watch, stop = LoopWatch(interval), threading.Event()
+    control = threading.Thread(target=watch.control, args=(stop,), name="loop-watch-control", daemon=True)
+    control.start()
+    try:
+        async with periodic(interval, watch.beat, last=False):
+            try:
+                yield watch
+            finally:
+                watch.beat()
+    finally:
+        stop.set()
+        control.join(1)  # its last stall is noted before anyone reads max_gap
 
 
 def require_async_function(exercise: str, fn, name: str) -> None:
