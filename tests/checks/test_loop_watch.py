@@ -34,3 +34,11 @@ async def test_a_free_loop_shows_no_stall():
     async with watch_loop() as watch:
         await asyncio.sleep(0.3)
     assert watch.max_gap < BLOCKED
+
+
+def test_only_a_stall_the_control_thread_shared_nearly_all_along_is_left_out():
+    from sandbox.checks.common import LoopWatch
+
+    hiccup = LoopWatch(0.01, gaps=[(10.0, 10.4)], starved=[(10.1, 10.13)])  # a busy moment inside a real block
+    stopped = LoopWatch(0.01, gaps=[(10.0, 10.4)], starved=[(10.0, 10.39)])  # the whole process stopped
+    assert abs(hiccup.max_gap - 0.4) < 1e-9 and stopped.max_gap == 0.0
