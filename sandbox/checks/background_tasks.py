@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import gc
 import inspect
+import json
 import random
 import uuid
 import weakref
@@ -738,6 +739,13 @@ def _ticket_errors(ex: str, served) -> None:
         raise _learner_error(ex, served.errors[0], "the view")
 
 
+def _expect_state(ex: str, response, what: str, expected: dict) -> None:
+    body = expect_json(ex, response, what)
+    if response.status_code != 200 or body != expected:
+        raise ExerciseFailed(ex, f"{what} answered HTTP {response.status_code} {str(body)[:80]}: expected "
+                                 f"{json.dumps(expected)}")
+
+
 def _unfinished(body) -> bool:
     """Whether a status answer still says READY or RUNNING, however it spells them."""
     return isinstance(body, dict) and str(body.get("status")).upper() in ("READY", "RUNNING")
@@ -765,7 +773,8 @@ async def wait_or_ticket(words_view) -> None:
         unknown = await served.client.get("/exercise/", params={"task": str(uuid.uuid4())})
         done = None
         if ticket.status_code == 202:
-            ticket_id = expect_json(ex, ticket, "the ticket").get("task")
+            body = expect_json(ex, ticket, "the ticket")
+            ticket_id = body.get("task") if isinstance(body, dict) else None
             with contextlib.suppress(TimeoutError):  # judged below by the last answer
                 async with asyncio.timeout(20):
                     while done is None or done.status_code == 200 and _unfinished(done.json()):
@@ -791,17 +800,16 @@ async def wait_or_ticket(words_view) -> None:
     if ticket.status_code != 202:
         raise ExerciseFailed(ex, f"?wait=0 answered HTTP {ticket.status_code}: with no time to wait, answer 202 with "
                                  "the task's id at once, and let the client ask later")
-    body = expect_json(ex, ready, "?task=<a task that has not run yet>")
-    if ready.status_code != 200 or body != {"status": "READY", "words": None}:
-        raise ExerciseFailed(ex, f"?task=<a task still waiting for the worker> answered HTTP {ready.status_code} "
-                                 f"{str(body)[:80]}: expected {{\"status\": \"READY\", \"words\": null}}")
+    ticket_body = expect_json(ex, ticket, "?wait=0")
+    if not isinstance(ticket_body, dict) or set(ticket_body) != {"task"} or not isinstance(ticket_body["task"], str):
+        raise ExerciseFailed(ex, f"?wait=0 answered {str(ticket_body)[:80]}: a ticket is exactly "
+                                 "{\"task\": <the task's id>}")
+    _expect_state(ex, ready, "?task=<a task still waiting for the worker>", {"status": "READY", "words": None})
     if unknown.status_code != 404:
         raise ExerciseFailed(ex, f"?task=<an id the backend does not know> answered HTTP {unknown.status_code}: "
                                  "answer 404")
-    final = expect_json(ex, done, "?task=<the ticket's id>")
-    if final != {"status": "SUCCESSFUL", "words": len(ticket_text.split())}:
-        raise ExerciseFailed(ex, f"?task=<the ticket's id>, once the worker was done, answered {str(final)[:80]}: "
-                                 f"expected the status SUCCESSFUL and the count of the ticket's text")
+    _expect_state(ex, done, "?task=<the ticket's id>, once the worker was done",
+                  {"status": "SUCCESSFUL", "words": len(ticket_text.split())})
     passed(ex, f"three waits answered by the db_worker (pid {worker.pid}) with {[len(t.split()) for t in texts]} "
                "words; a ticket at once, then its count; READY with no count for a task not run yet; 404 for an "
                "unknown id; the loop never stalled")

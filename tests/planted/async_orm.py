@@ -290,6 +290,9 @@ PLANTED: dict[str, list[Planted]] = {
                 _pages("tags__name=name", "tags__name__contains=name").replace(
                     'books.order_by("title")', 'books.order_by("title").distinct()'), "not tagged", "result"),
         Planted("forgets to await the page", _pages("page = await paginator", "page = paginator"), "coroutine"),
+        Planted("counts the pages by dividing, rounded down",
+                _pages('"pages": await paginator.anum_pages(),', '"pages": await paginator.acount() // 3,'),
+                "expected", "result"),
     ],
 }
 
