@@ -33,7 +33,7 @@ def _close(guess: object, measured: object, tolerance: float) -> bool:
 def reveal(guess: object, measured: object, what: str = "", *, tolerance: float = 0.25) -> bool | None:
     """Print the learner's prediction beside what ran; True when it was within `tolerance` (relative) of it."""
     unit = f" {what}" if what else ""
-    if guess is None or guess is ...:
+    if guess is None:
         print(f"Measured: {measured}{unit}. (Write your guess in the prediction cell above and run both again.)")
         return None
     hit = _close(guess, measured, tolerance)
